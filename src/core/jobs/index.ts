@@ -1,0 +1,134 @@
+import os from 'node:os';
+import { sql, type Kysely } from 'kysely';
+import type { CoreTables } from '../db/schema';
+import type { Logger } from 'pino';
+import type { Services } from '../services';
+
+export interface JobContext {
+  jobId: number;
+  payload: Record<string, unknown>;
+  services: Services;
+  /** Reports progress (0..1) and optionally a line for the job's log. */
+  progress(fraction: number, message?: string): Promise<void>;
+  log(message: string): Promise<void>;
+}
+
+export type JobHandler = (ctx: JobContext) => Promise<Record<string, unknown> | void>;
+
+/** A queue in PostgreSQL (the same SQL on PGlite): shared by every app process, no broker. */
+export class JobQueue {
+  private timer?: NodeJS.Timeout;
+  private running = false;
+  private readonly workerId = `${os.hostname()}:${process.pid}:${Math.random().toString(36).slice(2, 8)}`;
+  private handlers: Record<string, JobHandler> = {};
+  private services?: Services;
+
+  constructor(
+    private readonly db: Kysely<CoreTables>,
+    private readonly log?: Logger,
+  ) {}
+
+  register(handlers: Record<string, JobHandler>, services: Services): void {
+    Object.assign(this.handlers, handlers);
+    this.services = services;
+  }
+
+  async enqueue(kind: string, payload: Record<string, unknown> = {}, opts: { createdBy?: number | null; trx?: Kysely<CoreTables> } = {}): Promise<number> {
+    if (!this.handlers[kind]) throw new Error(`No job handler for "${kind}"`);
+    const row = await (opts.trx ?? this.db)
+      .insertInto('jobs')
+      .values({ kind, payload: JSON.stringify(payload), log: JSON.stringify([]), created_by: opts.createdBy ?? null })
+      .returning('id')
+      .executeTakeFirstOrThrow();
+    return row.id;
+  }
+
+  /** Claims and runs queued jobs until none is left. Returns how many ran. */
+  async drain(max = Infinity): Promise<number> {
+    let n = 0;
+    while (n < max) {
+      const job = await this.claim();
+      if (!job) break;
+      await this.run(job.id, job.kind, job.payload);
+      n++;
+    }
+    return n;
+  }
+
+  /** Runs one queued job now, in this process (the CLI does this to show a progress bar). */
+  async runNow(id: number, onProgress?: (fraction: number, message?: string) => void): Promise<void> {
+    const job = await this.db
+      .updateTable('jobs')
+      .set((eb) => ({ status: 'running', locked_by: this.workerId, locked_at: new Date(), attempts: eb('attempts', '+', 1) }))
+      .where('id', '=', id)
+      .where('status', '=', 'queued')
+      .returning(['id', 'kind', 'payload'])
+      .executeTakeFirst();
+    if (!job) throw new Error(`Job ${id} is not queued`);
+    await this.run(job.id, job.kind, job.payload, onProgress);
+  }
+
+  start(intervalMs = 1000): void {
+    if (this.timer) return;
+    this.timer = setInterval(() => {
+      if (this.running) return;
+      this.running = true;
+      this.drain(10)
+        .catch((err) => this.log?.error({ err }, 'job worker failed'))
+        .finally(() => (this.running = false));
+    }, intervalMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  private async claim() {
+    // SKIP LOCKED lets several processes take jobs from one table without taking the same one.
+    const res = await sql<{ id: number; kind: string; payload: Record<string, unknown> }>`
+      update jobs set status = 'running', locked_by = ${this.workerId}, locked_at = now(), attempts = attempts + 1
+      where id = (
+        select id from jobs where status = 'queued' and run_at <= now()
+        order by id for update skip locked limit 1
+      )
+      returning id, kind, payload`.execute(this.db);
+    return res.rows[0];
+  }
+
+  private async run(id: number, kind: string, payload: Record<string, unknown>, onProgress?: (f: number, m?: string) => void) {
+    const handler = this.handlers[kind];
+    const appendLog = async (message: string) => {
+      await sql`update jobs set log = log || ${JSON.stringify([message])}::jsonb where id = ${id}`.execute(this.db);
+    };
+    const ctx: JobContext = {
+      jobId: id,
+      payload,
+      services: this.services!,
+      progress: async (fraction, message) => {
+        const f = Math.max(0, Math.min(1, fraction));
+        onProgress?.(f, message);
+        await this.db.updateTable('jobs').set({ progress: f }).where('id', '=', id).execute();
+        if (message) await appendLog(message);
+      },
+      log: appendLog,
+    };
+    try {
+      if (!handler) throw new Error(`No job handler for "${kind}"`);
+      const result = await handler(ctx);
+      await this.db
+        .updateTable('jobs')
+        .set({ status: 'done', progress: 1, finished_at: new Date(), result: result ? JSON.stringify(result) : null })
+        .where('id', '=', id)
+        .execute();
+    } catch (err) {
+      this.log?.warn({ err, jobId: id, kind }, 'job failed');
+      await this.db
+        .updateTable('jobs')
+        .set({ status: 'failed', finished_at: new Date(), error: (err as Error).message ?? String(err) })
+        .where('id', '=', id)
+        .execute();
+    }
+  }
+}

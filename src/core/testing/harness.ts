@@ -1,0 +1,164 @@
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify';
+import { loadConfig, type Config } from '../../config';
+import { createServices, type Services } from '../services';
+import { openDatabase, type Database } from '../db';
+import { createSession, SESSION_COOKIE } from '../auth/session';
+import type { ModuleManifest } from '../manifest';
+import type { Role } from '../db/schema';
+import { buildApp } from '../../app';
+
+/** The tests run on PGlite by default and on PostgreSQL with TEST_DATABASE=postgres. */
+export const testEngine = process.env.TEST_DATABASE === 'postgres' ? 'postgres' : 'pglite';
+export const ADMIN_PG_URL = process.env.TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+
+/** A fresh, empty database on the chosen engine; close() drops it. */
+export async function freshDatabase(): Promise<{ database: Database; url?: string; drop(): Promise<void> }> {
+  if (testEngine === 'pglite') {
+    const database = await openDatabase({ dataDir: 'memory://' });
+    return { database, drop: async () => {} };
+  }
+  const name = `cabildo_t_${Date.now().toString(36)}_${crypto.randomBytes(4).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: ADMIN_PG_URL });
+  await admin.connect();
+  await admin.query(`create database ${name}`);
+  await admin.end();
+  const url = new URL(ADMIN_PG_URL);
+  url.pathname = `/${name}`;
+  const database = await openDatabase({ databaseUrl: url.toString(), poolSize: 5 });
+  return {
+    database,
+    url: url.toString(),
+    drop: async () => {
+      const a = new pg.Client({ connectionString: ADMIN_PG_URL });
+      await a.connect();
+      await a.query(`drop database if exists ${name} with (force)`);
+      await a.end();
+    },
+  };
+}
+
+export interface TestContext {
+  services: Services;
+  app: FastifyInstance;
+  config: Config;
+  /** The database URL on PostgreSQL (for tests that start a second process). */
+  databaseUrl?: string;
+  close(): Promise<void>;
+}
+
+/** Services and app on a fresh database, with the given modules (none by default). */
+export async function createTestApp(opts: { modules?: ModuleManifest[]; config?: Partial<Config>; env?: NodeJS.ProcessEnv } = {}): Promise<TestContext> {
+  const fresh = await freshDatabase();
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'cabildo-test-'));
+  const config = loadConfig({ SEED: 'none', ...(opts.env ?? {}) }, { dataDir, testing: true, logLevel: 'silent', ...opts.config });
+  if (fresh.url) config.databaseUrl = fresh.url;
+  const services = await createServices(config, { modules: opts.modules ?? [], database: fresh.database });
+  const app = await buildApp(services, { logger: false });
+  await app.ready();
+  return {
+    services,
+    app,
+    config,
+    databaseUrl: fresh.url,
+    close: async () => {
+      await app.close();
+      await services.close();
+      await fresh.drop();
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+let userCounter = 0;
+
+/** Creates an account directly in the database (no sign-up flow). */
+export async function createUser(
+  services: Services,
+  opts: { email?: string; roles?: Role[]; verified?: boolean; communeId?: number | null; officeIds?: number[]; passwordHash?: string | null; name?: string } = {},
+) {
+  const email = opts.email ?? `user${++userCounter}.${crypto.randomBytes(3).toString('hex')}@test.cabildo`;
+  const user = await services.db
+    .insertInto('users')
+    .values({
+      email,
+      name: opts.name ?? email.split('@')[0],
+      password_hash: opts.passwordHash ?? null,
+      roles: opts.roles ?? [],
+      email_confirmed_at: new Date(),
+      verified_at: opts.verified ? new Date() : null,
+      commune_id: opts.communeId ?? null,
+    })
+    .returningAll()
+    .executeTakeFirstOrThrow();
+  for (const officeId of opts.officeIds ?? []) {
+    await services.db.insertInto('office_members').values({ office_id: officeId, user_id: user.id }).execute();
+  }
+  return user;
+}
+
+export async function createOffice(services: Services, opts: { name?: string; slug?: string; kind?: 'ministry' | 'agency' | 'commune' | 'other' } = {}) {
+  const slug = opts.slug ?? `office-${crypto.randomBytes(3).toString('hex')}`;
+  return services.db
+    .insertInto('offices')
+    .values({ slug, name: opts.name ?? slug, kind: opts.kind ?? 'ministry', description: '' })
+    .returningAll()
+    .executeTakeFirstOrThrow();
+}
+
+/**
+ * A browser-like client over app.inject: keeps cookies, and finds the CSRF token in the last
+ * page it loaded so that forms can be posted the way a browser posts them.
+ */
+export class TestClient {
+  readonly cookies = new Map<string, string>();
+  csrf = '';
+
+  constructor(readonly app: FastifyInstance) {}
+
+  async signInAs(services: Services, userId: number): Promise<this> {
+    this.cookies.set(SESSION_COOKIE, await createSession(services.db, userId, {}));
+    return this;
+  }
+
+  private cookieHeader() {
+    return [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; ');
+  }
+
+  async request(opts: InjectOptions): Promise<LightMyRequestResponse> {
+    const res = await this.app.inject({ ...opts, headers: { cookie: this.cookieHeader(), ...(opts.headers ?? {}) } });
+    for (const c of res.cookies as Array<{ name: string; value: string; maxAge?: number; expires?: Date }>) {
+      const expired = c.maxAge === 0 || (c.expires && c.expires.getTime() < Date.now()) || c.value === '';
+      if (expired) this.cookies.delete(c.name);
+      else this.cookies.set(c.name, c.value);
+    }
+    const m = /name="_csrf" value="([^"]+)"/.exec(res.body);
+    if (m) this.csrf = m[1];
+    return res;
+  }
+
+  get(url: string, headers: Record<string, string> = {}) {
+    return this.request({ method: 'GET', url, headers });
+  }
+
+  /** Posts a form as a browser would: urlencoded, with the CSRF token of the last page seen. */
+  async post(url: string, form: Record<string, string | string[] | number | undefined>, opts: { csrf?: boolean } = {}) {
+    if (opts.csrf !== false && !this.csrf) await this.get('/');
+    const params = new URLSearchParams();
+    for (const [k, v] of Object.entries(form)) {
+      if (v === undefined) continue;
+      for (const item of Array.isArray(v) ? v : [v]) params.append(k, String(item));
+    }
+    if (opts.csrf !== false && !params.has('_csrf')) params.set('_csrf', this.csrf);
+    return this.request({
+      method: 'POST',
+      url,
+      payload: params.toString(),
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    });
+  }
+}
