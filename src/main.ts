@@ -59,6 +59,14 @@ export async function main(argv: string[]): Promise<number> {
     await withServices(config, async () => console.log('Migrations are up to date.'));
     return 0;
   }
+  if (command === 'seed') {
+    if (!args.includes('--demo')) {
+      console.error('Usage: cabildo seed --demo');
+      return 2;
+    }
+    await withServices(config, (s) => seedDemoCity(s, (m) => console.log(m)));
+    return 0;
+  }
   const core = coreCommands[command];
   const moduleCommands = Object.fromEntries(modules.filter((m) => m.status === 'ready').flatMap((m) => Object.entries(m.cli ?? {})));
   const cmd = core ?? moduleCommands[command];

@@ -9,6 +9,7 @@ import { JobQueue } from './jobs';
 import { FileStore, LocalDiskStorage } from './files';
 import { Geo } from './geo';
 import { Registry } from './registry';
+import { coreDatasets } from './geo/datasets';
 import { I18n, coreCatalogues } from './i18n';
 import { coreMessages } from './messages';
 import type { ModuleManifest } from './manifest';
@@ -39,7 +40,7 @@ export interface ServicesOptions {
 
 export async function createServices(config: Config, opts: ServicesOptions): Promise<Services> {
   const log = opts.logger ?? pino({ level: config.logLevel });
-  const registry = new Registry(opts.modules);
+  const registry = new Registry(opts.modules, coreDatasets);
   const database = opts.database ?? (await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir }));
   const db = database.db;
   await migrate(db, [coreMigrations, ...registry.migrationSets()]);

@@ -8,7 +8,11 @@ export class Registry {
   readonly modules: ModuleManifest[];
   readonly ready: ModuleManifest[];
 
-  constructor(modules: ModuleManifest[]) {
+  constructor(
+    modules: ModuleManifest[],
+    /** Datasets core publishes itself (communes, neighbourhoods). */
+    private readonly coreDatasets: PublishedDataset[] = [],
+  ) {
     const names = new Set<string>();
     for (const m of modules) {
       if (names.has(m.name)) throw new Error(`Two modules are named "${m.name}"`);
@@ -42,8 +46,9 @@ export class Registry {
     return this.ready.flatMap((m) => (m.hubEvents ? [m.hubEvents] : []));
   }
 
+  /** Every dataset published through the open-data registry: core's, then each module's. */
   datasets(): { module: string; dataset: PublishedDataset }[] {
-    return this.ready.flatMap((m) => (m.datasets ?? []).map((dataset) => ({ module: m.name, dataset })));
+    return this.coreDatasets.map((dataset) => ({ module: 'core', dataset })).concat(this.ready.flatMap((m) => (m.datasets ?? []).map((dataset) => ({ module: m.name, dataset }))));
   }
 
   jobHandlers(): Record<string, JobHandler> {
