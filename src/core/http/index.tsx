@@ -24,6 +24,8 @@ declare module 'fastify' {
   interface FastifyInstance {
     services: Services;
     assets: Assets;
+    /** Every route registered (method and URL pattern), for the security tests and the docs. */
+    routeList: Array<{ method: string; url: string }>;
   }
   interface FastifyRequest {
     user: SessionUser | null;
@@ -59,6 +61,11 @@ export const platformHttp = fp(async function platformHttp(app: FastifyInstance,
   const { config } = services;
   app.decorate('services', services);
   app.decorate('assets', assets);
+  const routeList: Array<{ method: string; url: string }> = [];
+  app.decorate('routeList', routeList);
+  app.addHook('onRoute', (r) => {
+    for (const method of Array.isArray(r.method) ? r.method : [r.method]) routeList.push({ method, url: r.url });
+  });
 
   await app.register(cookie, { secret: services.secret, hook: 'onRequest' });
   await app.register(formbody);
@@ -134,7 +141,8 @@ export const platformHttp = fp(async function platformHttp(app: FastifyInstance,
     return this.code(status ?? 200).type('text/html; charset=utf-8').header('cache-control', 'no-store').send(html);
   });
 
-  // Language: ?lang= (remembered in a cookie), then the cookie, then the account, then Accept-Language.
+  // Language: ?lang= (remembered in a cookie), then the cookie; otherwise the city's language,
+  // es-AR, whatever the browser says (the architecture's contract: Spanish by default).
   app.addHook('onRequest', async (request, reply) => {
     (request as unknown as { _reply?: FastifyReply })._reply = reply;
     const q = (request.query as Record<string, unknown> | undefined)?.lang;
@@ -142,7 +150,7 @@ export const platformHttp = fp(async function platformHttp(app: FastifyInstance,
     if (locale) {
       reply.setCookie(LANG_COOKIE, locale, { path: '/', maxAge: 365 * 86400, sameSite: 'lax', secure: config.secureCookies });
     } else {
-      locale = matchLocale(request.cookies[LANG_COOKIE]) ?? matchLocale(request.headers['accept-language']?.split(',')[0]) ?? DEFAULT_LOCALE;
+      locale = matchLocale(request.cookies[LANG_COOKIE]) ?? DEFAULT_LOCALE;
     }
     request.locale = locale;
     request.t = services.i18n.translator(locale);
