@@ -16,10 +16,43 @@ import { buildApp } from '../../app';
 export const testEngine = process.env.TEST_DATABASE === 'postgres' ? 'postgres' : 'pglite';
 export const ADMIN_PG_URL = process.env.TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 
-/** A fresh, empty database on the chosen engine; close() drops it. */
+/**
+ * A PGlite data directory with core's migrations applied (modules' run per test: they change
+ * while modules are being built, core's rarely), made once and shared by all test files
+ * (as a tarball under tmp/): starting from it takes a second or two instead of initdb plus migrations.
+ * Its name carries a hash of the migrations' sources, so a changed migration makes a new one.
+ */
+async function pgliteTemplate(): Promise<Blob> {
+  const files: string[] = [];
+  const walk = (dir: string) => {
+    for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+      const p = path.join(dir, e.name);
+      if (e.isDirectory()) walk(p);
+      else files.push(p);
+    }
+  };
+  walk(path.resolve('src/core/db/migrations'));
+  const hash = crypto.createHash('sha256');
+  for (const f of files.sort()) hash.update(f).update(fs.readFileSync(f));
+  const file = path.resolve('tmp', `pglite-template-${hash.digest('hex').slice(0, 16)}.tar.gz`);
+  if (!fs.existsSync(file)) {
+    const { migrate, coreMigrations } = await import('../db');
+    const database = await openDatabase({ dataDir: 'memory://' });
+    await migrate(database.db, [coreMigrations]);
+    const dump = await database.pglite!.dumpDataDir('gzip');
+    await database.close();
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    const tmp = `${file}.${process.pid}.tmp`;
+    fs.writeFileSync(tmp, Buffer.from(await dump.arrayBuffer()));
+    fs.renameSync(tmp, file);
+  }
+  return new Blob([fs.readFileSync(file)]);
+}
+
+/** A fresh database on the chosen engine; close() drops it. */
 export async function freshDatabase(): Promise<{ database: Database; url?: string; drop(): Promise<void> }> {
   if (testEngine === 'pglite') {
-    const database = await openDatabase({ dataDir: 'memory://' });
+    const database = await openDatabase({ dataDir: 'memory://', loadDataDir: await pgliteTemplate() });
     return { database, drop: async () => {} };
   }
   const name = `cabildo_t_${Date.now().toString(36)}_${crypto.randomBytes(4).toString('hex')}`;

@@ -4,13 +4,14 @@ export async function up(db: Kysely<any>): Promise<void> {
   await sql`create extension if not exists unaccent`.execute(db);
   await sql`create extension if not exists pg_trgm`.execute(db);
   // unaccent() is only STABLE; an IMMUTABLE wrapper lets us index Spanish text without accents.
+  // Names inside are schema-qualified: PostgreSQL 17+ builds indexes with search_path = pg_catalog.
   await sql`
     create or replace function immutable_unaccent(text) returns text
     language sql immutable parallel safe strict as $$ select public.unaccent('public.unaccent'::regdictionary, $1) $$
   `.execute(db);
   await sql`
     create or replace function es_tsvector(text) returns tsvector
-    language sql immutable parallel safe as $$ select to_tsvector('spanish', immutable_unaccent(coalesce($1, ''))) $$
+    language sql immutable parallel safe as $$ select to_tsvector('pg_catalog.spanish'::regconfig, public.immutable_unaccent(coalesce($1, ''))) $$
   `.execute(db);
 
   await db.schema
