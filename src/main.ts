@@ -34,6 +34,7 @@ async function serve(config: Config) {
   }
   const app = await buildApp(services);
   services.jobs.start();
+  services.mail.start();
   const shutdown = async () => {
     await app.close();
     await services.close();

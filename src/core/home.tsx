@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { PageContext } from './ui/context';
 import type { ModuleManifest } from './manifest';
+import { CommunesMap } from './ui/map';
 
 function ModuleCard({ ctx, m }: { ctx: PageContext; m: ModuleManifest }) {
   const coming = m.status === 'coming';
@@ -37,6 +38,7 @@ export async function homeRoutes(app: FastifyInstance) {
   app.get('/', { schema: { hide: true } }, async (request, reply) => {
     const ctx = request.pageContext();
     const { t } = ctx;
+    const communes = await app.services.geo.communes();
     const city = app.services.config.cityShortName;
     return reply.page(
       t('home.title', { city }),
@@ -57,6 +59,15 @@ export async function homeRoutes(app: FastifyInstance) {
             ))}
           </ul>
         </div>
+        {communes.length > 0 && (
+          <section class="grid-container" aria-labelledby="communes-title">
+            <h2 id="communes-title">{t('home.map.title')}</h2>
+            <p>
+              {t('home.map.lead')} <a href="/communes">{t('geo.communes.title')}</a>
+            </p>
+            <CommunesMap ctx={ctx} communes={communes} id="home-communes-map" />
+          </section>
+        )}
       </>,
     );
   });

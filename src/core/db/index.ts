@@ -36,6 +36,9 @@ export interface OpenOptions {
 export async function openDatabase(opts: OpenOptions): Promise<Database> {
   if (opts.databaseUrl) {
     const pool = new pg.Pool({ connectionString: opts.databaseUrl, max: opts.poolSize ?? 10 });
+    // An idle connection the server drops (restart, failover) must not crash the process: the
+    // pool discards it and the next query opens a new one.
+    pool.on('error', (err) => process.emitWarning(`PostgreSQL connection lost: ${err.message}`));
     // Fail at start-up with a clear message rather than on the first request.
     const client = await pool.connect().catch((err: Error) => {
       throw new Error(`Cannot connect to DATABASE_URL: ${err.message}`);

@@ -19,6 +19,8 @@ export interface UsersTable {
   verified_at: NullableTimestamp;
   /** Commune from the census, set at verification: later modules use it for voting rights. */
   commune_id: number | null;
+  /** Keyed hash of the census document the account verified with (unique among verified accounts). */
+  document_hash: string | null;
   birth_year: number | null;
   gender: string | null;
   oidc_subject: string | null;

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
 import { HttpError } from '../http/guards';
+import { communesGeoJson, neighbourhoodsGeoJson } from './datasets';
 
 export async function geoApi(app: FastifyInstance) {
   const geo = app.services.geo;
@@ -30,36 +31,26 @@ export async function geoApi(app: FastifyInstance) {
 
   app.get(
     '/geo/communes',
-    { schema: { tags: ['geo'], summary: 'The communes as a GeoJSON FeatureCollection' } },
+    { schema: { tags: ['geo'], summary: 'The communes as a GeoJSON FeatureCollection (15 features in the demo city)' } },
     async (_request, reply) => {
-      const rows = await app.services.db.selectFrom('communes').select(['id', 'name', 'population', 'area_m2', 'geometry']).orderBy('id').execute();
-      reply.type('application/geo+json');
-      return {
-        type: 'FeatureCollection',
-        features: rows.map((r) => ({
-          type: 'Feature',
-          id: r.id,
-          properties: { id: r.id, name: r.name, population: r.population, area_m2: r.area_m2 },
-          geometry: r.geometry,
-        })),
-      };
+      reply.type('application/geo+json').header('cache-control', 'public, max-age=300');
+      return communesGeoJson(app.services);
     },
   );
 
   app.get(
     '/geo/neighbourhoods',
-    { schema: { tags: ['geo'], summary: 'The neighbourhoods as a GeoJSON FeatureCollection' } },
-    async (_request, reply) => {
-      const rows = await app.services.db
-        .selectFrom('neighbourhoods')
-        .select(['id', 'slug', 'name', 'commune_id', 'population', 'area_m2', 'geometry'])
-        .orderBy('id')
-        .execute();
-      reply.type('application/geo+json');
-      return {
-        type: 'FeatureCollection',
-        features: rows.map(({ geometry, ...p }) => ({ type: 'Feature', id: p.id, properties: p, geometry })),
-      };
+    {
+      schema: {
+        tags: ['geo'],
+        summary: 'The neighbourhoods as a GeoJSON FeatureCollection',
+        querystring: Type.Object({ commune: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 })) }),
+      },
+    },
+    async (request, reply) => {
+      const { commune } = request.query as { commune?: number };
+      reply.type('application/geo+json').header('cache-control', 'public, max-age=300');
+      return neighbourhoodsGeoJson(app.services, commune);
     },
   );
 }

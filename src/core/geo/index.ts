@@ -31,7 +31,9 @@ export class Geo {
   }
 
   private load() {
-    this.cache ??= (async () => {
+    const cached = this.cache;
+    if (cached) return cached;
+    const loading = (async () => {
       const communes = await this.db.selectFrom('communes').select(['id', 'name', 'geometry']).orderBy('id').execute();
       const hoods = await this.db.selectFrom('neighbourhoods').select(['id', 'slug', 'name', 'commune_id', 'geometry']).orderBy('id').execute();
       const toArea = (r: { id: number; name: string; geometry: GeoJSON.Geometry; slug?: string; commune_id?: number }): Area => ({
@@ -41,7 +43,17 @@ export class Geo {
       });
       return { communes: communes.map(toArea), neighbourhoods: hoods.map(toArea) };
     })();
-    return this.cache;
+    this.cache = loading;
+    // An empty city is not remembered: another process (`cabildo seed --demo`) may load it any time.
+    loading.then(
+      (r) => {
+        if (!r.communes.length && this.cache === loading) this.cache = undefined;
+      },
+      () => {
+        if (this.cache === loading) this.cache = undefined;
+      },
+    );
+    return loading;
   }
 
   /** The commune and neighbourhood of a point, or null when it is outside the city. */

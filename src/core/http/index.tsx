@@ -73,6 +73,15 @@ export const platformHttp = fp(async function platformHttp(app: FastifyInstance,
   await app.register(csrf, {
     sessionPlugin: '@fastify/cookie',
     cookieKey: 'cabildo_csrf',
+    // Multipart forms carry the token in their action URL: their body is read after this check.
+    getToken: (req) => {
+      const body = req.body as Record<string, unknown> | undefined;
+      const query = req.query as Record<string, unknown> | undefined;
+      const fromBody = body && typeof body._csrf === 'string' ? body._csrf : undefined;
+      const fromQuery = query && typeof query._csrf === 'string' ? query._csrf : undefined;
+      const header = req.headers['x-csrf-token'] ?? req.headers['csrf-token'];
+      return fromBody ?? fromQuery ?? (typeof header === 'string' ? header : undefined);
+    },
     cookieOpts: { signed: true, httpOnly: true, sameSite: 'lax', path: '/', secure: config.secureCookies },
   });
   const tileOrigin = config.tileUrl ? new URL(config.tileUrl.replace(/\{[a-z]\}/g, 'a')).origin : undefined;
@@ -120,13 +129,16 @@ export const platformHttp = fp(async function platformHttp(app: FastifyInstance,
     return { id: this.user?.id ?? null, email: this.user?.email ?? null, ip: this.ip };
   });
   app.decorateRequest('pageContext', function (this: FastifyRequest): PageContext {
-    const reply = (this as unknown as { _reply?: FastifyReply })._reply;
+    const reply = (this as unknown as { _reply?: FastifyReply & { _csrfToken?: string } })._reply;
+    // One token per response: each generateCsrf() without a cookie yet makes a new secret,
+    // and only the last cookie survives, so a second call would orphan the first token.
+    if (reply && reply._csrfToken === undefined) reply._csrfToken = reply.generateCsrf();
     return {
       locale: this.locale,
       t: this.t,
       fmt: this.fmt,
       user: this.user,
-      csrfToken: reply ? reply.generateCsrf() : '',
+      csrfToken: reply?._csrfToken ?? '',
       url: this.url,
       assets,
       nav: services.registry.nav(),

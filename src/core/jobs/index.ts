@@ -68,12 +68,43 @@ export class JobQueue {
     await this.run(job.id, job.kind, job.payload, onProgress);
   }
 
+  /**
+   * Jobs whose worker went away (a process killed mid-job) stay 'running' with a heartbeat that
+   * stopped: they go back to the queue, or fail after `maxAttempts`, so nothing waits forever.
+   * A live job beats by reporting progress or logging.
+   */
+  async recoverStale(staleAfterMs = 10 * 60_000, maxAttempts = 3): Promise<{ requeued: number; failed: number }> {
+    // The database's clock, not this machine's: workers on several machines agree on it.
+    const cutoff = sql<Date>`now() - ${staleAfterMs / 1000} * interval '1 second'`;
+    const failed = await this.db
+      .updateTable('jobs')
+      .set({ status: 'failed', finished_at: new Date(), error: 'The worker running this job stopped (process ended) too many times' })
+      .where('status', '=', 'running')
+      .where('locked_at', '<', cutoff)
+      .where('attempts', '>=', maxAttempts)
+      .executeTakeFirst();
+    const requeued = await this.db
+      .updateTable('jobs')
+      .set({ status: 'queued', locked_by: null, locked_at: null })
+      .where('status', '=', 'running')
+      .where('locked_at', '<', cutoff)
+      .where('attempts', '<', maxAttempts)
+      .executeTakeFirst();
+    const r = { requeued: Number(requeued.numUpdatedRows), failed: Number(failed.numUpdatedRows) };
+    if (r.requeued || r.failed) this.log?.warn(r, 'recovered jobs of a stopped worker');
+    return r;
+  }
+
   start(intervalMs = 1000): void {
     if (this.timer) return;
+    let ticks = 0;
     this.timer = setInterval(() => {
       if (this.running) return;
       this.running = true;
-      this.drain(10)
+      // About once a minute, look for jobs orphaned by a process that died.
+      const recover = ticks++ % Math.max(1, Math.round(60_000 / intervalMs)) === 0 ? this.recoverStale() : Promise.resolve();
+      recover
+        .then(() => this.drain(10))
         .catch((err) => this.log?.error({ err }, 'job worker failed'))
         .finally(() => (this.running = false));
     }, intervalMs);
@@ -100,7 +131,7 @@ export class JobQueue {
   private async run(id: number, kind: string, payload: Record<string, unknown>, onProgress?: (f: number, m?: string) => void) {
     const handler = this.handlers[kind];
     const appendLog = async (message: string) => {
-      await sql`update jobs set log = log || ${JSON.stringify([message])}::jsonb where id = ${id}`.execute(this.db);
+      await sql`update jobs set log = log || ${JSON.stringify([message])}::jsonb, locked_at = now() where id = ${id}`.execute(this.db);
     };
     const ctx: JobContext = {
       jobId: id,
@@ -109,7 +140,7 @@ export class JobQueue {
       progress: async (fraction, message) => {
         const f = Math.max(0, Math.min(1, fraction));
         onProgress?.(f, message);
-        await this.db.updateTable('jobs').set({ progress: f }).where('id', '=', id).execute();
+        await this.db.updateTable('jobs').set({ progress: f, locked_at: new Date() }).where('id', '=', id).execute();
         if (message) await appendLog(message);
       },
       log: appendLog,

@@ -1,5 +1,5 @@
 import nodemailer, { type Transporter } from 'nodemailer';
-import type { Kysely } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import type { CoreTables } from '../db/schema';
 import type { Logger } from 'pino';
 
@@ -17,6 +17,8 @@ export interface Message {
  */
 export class Mailer {
   private transport?: Transporter;
+  private timer?: NodeJS.Timeout;
+  private sweeping = false;
 
   constructor(
     private readonly db: Kysely<CoreTables>,
@@ -36,17 +38,47 @@ export class Mailer {
       .values({ to_address: msg.to, subject: msg.subject, text_body: msg.text, html_body: msg.html ?? null })
       .returning('id')
       .executeTakeFirstOrThrow();
+    if (this.transport) {
+      // Delivery is a job in the same transaction: it exists only if the message does, and any
+      // app process's worker may send it. One queued delivery job serves every pending message.
+      await sql`
+        insert into jobs (kind, payload, log)
+        select 'mail.deliver', '{}'::jsonb, '[]'::jsonb
+        where not exists (select 1 from jobs where kind = 'mail.deliver' and status = 'queued')`.execute(trx);
+    }
     return row.id;
   }
 
-  /** Sends what the outbox holds unsent (oldest first). Returns how many went out. */
+  /**
+   * Sweeps the outbox every `intervalMs` (the server does this): messages whose delivery failed
+   * are retried with a growing delay, and mail written while SMTP was not configured goes out.
+   */
+  start(intervalMs = 30_000): void {
+    if (!this.transport || this.timer) return;
+    this.timer = setInterval(() => {
+      if (this.sweeping) return;
+      this.sweeping = true;
+      this.deliverPending()
+        .catch((err) => this.log?.error({ err }, 'mail sweep failed'))
+        .finally(() => (this.sweeping = false));
+    }, intervalMs);
+    this.timer.unref();
+  }
+
+  /**
+   * Sends what the outbox holds unsent (oldest first). Returns how many went out. A message that
+   * failed waits before its next attempt (30 s, 1 min, 2 min… then hourly) and is never dropped:
+   * it stays in the outbox with its last error until the SMTP server takes it.
+   */
   async deliverPending(limit = 50): Promise<number> {
     if (!this.transport) return 0;
     const pending = await this.db
       .selectFrom('mail_outbox')
       .selectAll()
       .where('sent_at', 'is', null)
-      .where('attempts', '<', 5)
+      .where(
+        sql<boolean>`attempts = 0 or created_at <= now() - (interval '30 seconds' * (power(2, least(attempts, 7)) - 1) + interval '1 hour' * greatest(attempts - 7, 0))`,
+      )
       .orderBy('id')
       .limit(limit)
       .execute();
@@ -79,7 +111,13 @@ export class Mailer {
     return sent;
   }
 
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
   close(): void {
+    this.stop();
     this.transport?.close();
   }
 }

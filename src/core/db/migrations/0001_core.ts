@@ -25,6 +25,7 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('email_confirmed_at', 'timestamptz')
     .addColumn('verified_at', 'timestamptz')
     .addColumn('commune_id', 'integer')
+    .addColumn('document_hash', 'text')
     .addColumn('birth_year', 'integer')
     .addColumn('gender', 'text')
     .addColumn('oidc_subject', 'text', (c) => c.unique())
@@ -32,6 +33,8 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('created_at', 'timestamptz', (c) => c.notNull().defaultTo(sql`now()`))
     .execute();
   await sql`create unique index users_email_key on users (lower(email))`.execute(db);
+  // One verified account per census document (known only by its keyed hash).
+  await sql`create unique index users_document_key on users (document_hash) where verified_at is not null`.execute(db);
 
   await db.schema
     .createTable('sessions')
