@@ -1,14 +1,32 @@
 import type { ModuleManifest } from '../../core/manifest';
+import { messages } from './messages';
+import * as m0001 from './migrations/0001_budgeting';
+import { budgetingRoutes } from './routes';
+import { budgetingApi } from './api';
+import { pbCommand } from './cli';
+import { budgetingSearch } from './search';
+import { budgetingHubEvents } from './hub';
+import { budgetingDatasets } from './datasets';
+import { budgetingStatistics } from './stats';
+import { seedBudgeting } from './seed';
 
-/** Not built yet: the home page shows an honest "coming soon" card. */
+/** BA Elige: participatory budgeting, CONSUL's cycle, with Pabulib import/export. */
 export const manifest: ModuleManifest = {
   name: 'budgeting',
   path: '/budgets',
   titleKey: 'budgeting.title',
   descriptionKey: 'budgeting.description',
-  status: 'coming',
-  messages: {
-    'es-AR': { 'budgeting.title': "Presupuesto participativo", 'budgeting.description': "Proponé proyectos para tu comuna, apoyalos y votalos: BA Elige." },
-    en: { 'budgeting.title': "Participatory budgeting", 'budgeting.description': "Propose projects for your commune, support them and vote: BA Elige." },
-  },
+  status: 'ready',
+  messages,
+  migrations: { '0001_budgeting': m0001 },
+  routes: budgetingRoutes,
+  api: budgetingApi,
+  nav: { order: 20 },
+  adminLinks: [{ href: '/budgets', labelKey: 'budgeting.title', audience: 'admin' }],
+  search: budgetingSearch,
+  hubEvents: budgetingHubEvents,
+  datasets: budgetingDatasets,
+  statistics: budgetingStatistics,
+  seed: seedBudgeting,
+  cli: { pb: pbCommand },
 };

@@ -1,14 +1,47 @@
 import type { ModuleManifest } from '../../core/manifest';
+import { messages } from './messages';
+import * as m0001 from './migrations/0001_open_data';
+import * as m0002 from './migrations/0002_catalogue_version';
+import { openDataRoutes } from './routes';
+import { searchProvider } from './search';
+import { seed } from './seed';
+import { harvestCommand } from './harvest';
+import { syncRegistry } from './registry-sync';
+import type { OpenDataTables } from './tables';
 
-/** Not built yet: the home page shows an honest "coming soon" card. */
 export const manifest: ModuleManifest = {
   name: 'open-data',
   path: '/datasets',
   titleKey: 'open-data.title',
   descriptionKey: 'open-data.description',
-  status: 'coming',
-  messages: {
-    'es-AR': { 'open-data.title': "Datos abiertos", 'open-data.description': "Los datos de la ciudad por sector, con su API CKAN y DCAT." },
-    en: { 'open-data.title': "Open data", 'open-data.description': "The city's data by sector, with its CKAN API and DCAT." },
+  status: 'ready',
+  messages,
+  migrations: { '0001_open_data': m0001, '0002_catalogue_version': m0002 },
+  routes: openDataRoutes,
+  nav: { order: 10 },
+  adminLinks: [{ href: '/datasets/publish', labelKey: 'open-data.admin.publish', audience: 'official' }],
+  search: searchProvider,
+  statistics: async (services) => {
+    const db = services.db.withTables<OpenDataTables>();
+    const d = await db.selectFrom('od_datasets').select((eb) => eb.fn.countAll<number>().as('n')).where('state', '=', 'active').where('status', '=', 'published').executeTakeFirstOrThrow();
+    const s = await db.selectFrom('od_datastore').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+    return [
+      { key: 'open-data.datasets', labelKey: 'open-data.stat.datasets', value: Number(d.n) },
+      { key: 'open-data.datastore', labelKey: 'open-data.stat.datastore', value: Number(s.n) },
+    ];
+  },
+  seed,
+  jobs: {
+    'open-data.sync-registry': async ({ services }) => ({ ...(await syncRegistry(services)) }),
+  },
+  cli: {
+    harvest: harvestCommand,
+    'open-data-sync': {
+      summary: 'publish the datasets other modules declare in the open-data catalogue',
+      run: async (services) => {
+        const r = await syncRegistry(services);
+        console.log(`Registry datasets: ${r.created} created, ${r.updated} updated.`);
+      },
+    },
   },
 };

@@ -1,0 +1,134 @@
+// npm run bench:open-data — the speed figures of issue 3, on PostgreSQL (TEST_PG_URL or the
+// local server): package_search with a text query and two facets over 10,000 datasets; loading a
+// 1,000,000-row CSV into the DataStore against `psql \copy` of the same file in the same run;
+// datastore_search with a filter on that table. Sizes can be lowered with BENCH_DATASETS / BENCH_ROWS.
+import { execFileSync } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import autocannon from 'autocannon';
+import { sql } from 'kysely';
+
+process.env.TEST_DATABASE ??= 'postgres';
+const DATASETS = Number(process.env.BENCH_DATASETS ?? 10_000);
+const ROWS = Number(process.env.BENCH_ROWS ?? 1_000_000);
+const DURATION = Number(process.env.BENCH_SECONDS ?? 10);
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 10);
+
+const WORDS = ['salud', 'hospitales', 'escuelas', 'transporte', 'subte', 'presupuesto', 'obras', 'barrios', 'comunas', 'arbolado', 'bicicletas', 'cultura', 'museos', 'seguridad', 'ambiente', 'residuos', 'licitaciones', 'vivienda', 'empleo', 'turismo'];
+const BARRIOS = ['PALERMO', 'BELGRANO', 'CABALLITO', 'RECOLETA', 'FLORES', 'BOCA', 'NUÑEZ', 'ALMAGRO', 'BALVANERA', 'SAN NICOLAS', 'RETIRO', 'VILLA URQUIZA'];
+
+async function main() {
+  const { createTestApp } = await import('../src/core/testing/harness');
+  const { manifest } = await import('../src/modules/open-data/manifest');
+  const { odDb, upsertTheme } = await import('../src/modules/open-data/store');
+  const { loadDatastore } = await import('../src/modules/open-data/datastore');
+  const { cache } = await import('../src/modules/open-data/ckan-api');
+  // Each figure twice: every request computed (cache off), then as served (answers cached per
+  // process under the catalogue's version number, one small read per request).
+  const twice = async (label: string, url: string) => {
+    for (const enabled of [false, true]) {
+      cache.enabled = enabled;
+      const r = await autocannon({ url, duration: DURATION, connections: CONNECTIONS });
+      console.log(`${label} [${enabled ? 'cached' : 'uncached'}]: ${r.requests.average.toFixed(0)} req/s, p50 ${r.latency.p50} ms, p99 ${r.latency.p99} ms, errors ${r.errors + r.non2xx}`);
+    }
+  };
+  const t = await createTestApp({ modules: [manifest] });
+  // Dropping the scratch database at the end terminates idle pool connections: not an error here.
+  t.services.database.pool?.on('error', () => {});
+  const engine = t.services.database.engine;
+  const db = odDb(t.services);
+  try {
+    // ---- 10,000 datasets ----
+    const offices: number[] = [];
+    for (let i = 0; i < 30; i++) {
+      const o = await db.insertInto('offices').values({ slug: `organismo-${i}`, name: `Organismo ${i}`, kind: 'ministry', description: '' }).returning('id').executeTakeFirstOrThrow();
+      offices.push(o.id);
+    }
+    for (let i = 0; i < 12; i++) await upsertTheme(db, { name: `sector-${i}`, title: `Sector ${i}` });
+    let t0 = Date.now();
+    for (let start = 0; start < DATASETS; start += 500) {
+      const batch = Array.from({ length: Math.min(500, DATASETS - start) }, (_, k) => {
+        const i = start + k;
+        const w = (n: number) => WORDS[(i * 7 + n * 13) % WORDS.length];
+        return {
+          id: crypto.randomUUID(),
+          name: `conjunto-${i}`,
+          title: `${w(0)} y ${w(1)} ${i}`,
+          notes: `Datos de ${w(2)}, ${w(3)} y ${w(4)} de la ciudad, serie ${i}.`,
+          office_id: offices[i % offices.length],
+          status: 'published' as const,
+          tags: [w(5), w(6)],
+          themes: [`sector-${i % 12}`],
+          license_id: i % 3 ? 'CC-BY-4.0' : 'ODbL-1.0',
+          extras: '[]',
+          metadata_created: new Date(),
+          metadata_modified: new Date(Date.now() - i * 60_000),
+        };
+      });
+      await db.insertInto('od_datasets').values(batch).execute();
+      await db
+        .insertInto('od_resources')
+        .values(batch.map((d, k) => ({ id: crypto.randomUUID(), dataset_id: d.id, name: 'Datos', format: ['CSV', 'JSON', 'XLSX', 'GeoJSON'][k % 4], url: 'https://example.org/x', fields: '[]', extras: '{}', created: new Date() })))
+        .execute();
+    }
+    await sql`analyze od_datasets`.execute(db);
+    await sql`analyze od_resources`.execute(db);
+    console.log(`${engine}: ${DATASETS} datasets inserted in ${Date.now() - t0} ms`);
+
+    const base = await t.app.listen({ port: 0, host: '127.0.0.1' });
+    const searchUrl = `${base}/api/3/action/package_search?q=hospitales&facet.field=${encodeURIComponent('["organization","groups"]')}&rows=10`;
+    const check = (await (await fetch(searchUrl)).json()) as { success: boolean; result: { count: number } };
+    if (!check.success) throw new Error('package_search failed');
+    await twice(`package_search (q + 2 facets, ${check.result.count} matches)`, searchUrl);
+
+    // ---- 1,000,000-row CSV ----
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'od-bench-'));
+    const file = path.join(dir, 'rows.csv');
+    const out = fs.createWriteStream(file);
+    out.write('codigo,barrio,comuna,monto,fecha,descripcion\n');
+    for (let i = 0; i < ROWS; i++) {
+      const line = `${i},${BARRIOS[i % BARRIOS.length]},${(i % 15) + 1},${((i * 7919) % 1_000_000) / 100},2024-${String((i % 12) + 1).padStart(2, '0')}-${String((i % 28) + 1).padStart(2, '0')},obra número ${i}\n`;
+      if (!out.write(line)) await new Promise<void>((r) => out.once('drain', () => r()));
+    }
+    await new Promise<void>((r) => out.end(() => r()));
+    const mb = fs.statSync(file).size / 1e6;
+
+    let psqlMs: number | null = null;
+    if (engine === 'postgres' && t.databaseUrl) {
+      execFileSync('psql', [t.databaseUrl, '-q', '-c', 'create table bench_copy (codigo bigint, barrio text, comuna bigint, monto numeric, fecha date, descripcion text)']);
+      t0 = Date.now();
+      execFileSync('psql', [t.databaseUrl, '-q', '-c', `\\copy bench_copy from '${file}' with (format csv, header true)`]);
+      psqlMs = Date.now() - t0;
+      console.log(`psql \\copy of ${ROWS} rows (${mb.toFixed(1)} MB): ${psqlMs} ms (${Math.round(ROWS / (psqlMs / 1000))} rows/s)`);
+    }
+
+    const ds = await db.insertInto('od_datasets').values({ id: 'bench-ds', name: 'bench-ds', title: 'Bench', office_id: offices[0], status: 'published', extras: '[]', metadata_created: new Date(), metadata_modified: new Date() }).returning('id').executeTakeFirstOrThrow();
+    await db.insertInto('od_resources').values({ id: 'bench-rows', dataset_id: ds.id, format: 'CSV', fields: '[]', extras: '{}', created: new Date() }).execute();
+    t0 = Date.now();
+    const loaded = await loadDatastore(t.services, 'bench-rows', () => fs.createReadStream(file), { indexes: ['barrio'] });
+    const loadMs = Date.now() - t0;
+    console.log(
+      `DataStore load of ${loaded.rows} rows (detection, streamed COPY into inferred types, then primary key and one index): ${loadMs} ms (${Math.round(ROWS / (loadMs / 1000))} rows/s)` +
+        (psqlMs ? `; ${((100 * psqlMs) / loadMs).toFixed(0)} % of psql \\copy's rate` : ''),
+    );
+    if (loaded.copyMs && psqlMs) console.log(`  of which the streamed COPY itself: ${loaded.copyMs} ms (${((100 * psqlMs) / loaded.copyMs).toFixed(0)} % of psql \\copy's rate); the rest builds the primary key and the index`);
+
+    const dsUrl = `${base}/api/3/action/datastore_search?resource_id=bench-rows&filters=${encodeURIComponent(JSON.stringify({ barrio: 'PALERMO' }))}&limit=100`;
+    const dcheck = (await (await fetch(dsUrl)).json()) as { success: boolean; result: { total: number } };
+    if (!dcheck.success) throw new Error('datastore_search failed');
+    await twice(`datastore_search (filter barrio, ${dcheck.result.total} matches, limit 100, with total)`, dsUrl);
+    fs.rmSync(dir, { recursive: true, force: true });
+  } finally {
+    await t.close();
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (err) => {
+    console.error(err);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,169 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { parsePb, writePb, PbParseError } from './pabulib';
+import { fromPb, greedyVariantOf, selectedOf } from './instance';
+import { greedy, mes, decide, tally, type Election } from './rules';
+
+const PABULIB = path.resolve('../shared/data/pabulib');
+const INSTANCES = path.join(PABULIB, 'instances');
+const refOutcomes = JSON.parse(fs.readFileSync(path.join(PABULIB, 'reference/pabutools_outcomes.json'), 'utf8'));
+const sorted = (a: string[]) => [...a].sort();
+const load = (file: string) => parsePb(fs.readFileSync(file, 'utf8'));
+
+/** Instances whose `selected` column no greedy variant reproduces, and why (README: "Instances"). */
+const NOT_GREEDY: Record<string, string> = {
+  'Hungary_Budapest_2024.pb': 'rule unknown; the file lacks the ~10% of votes cast on paper',
+  'Netherlands_Assen_2024.pb': 'decided by equalshares/add1 (checked below)',
+  'Poland_Swiecie_2023.pb': 'decided by equalshares/add1 (checked below)',
+  'Poland_Wieliczka_2023_Green_Budget.pb': 'decided by equalshares/add1-comparison (checked below)',
+};
+
+test('textbook greedy: by votes, skipping what does not fit, ties by lower cost', () => {
+  const e: Election = {
+    budget: 11,
+    projects: [
+      { id: 'a', cost: 6 },
+      { id: 'b', cost: 5 },
+      { id: 'c', cost: 4 },
+      { id: 'd', cost: 1 },
+    ],
+    ballots: [{ projects: ['a', 'b'] }, { projects: ['a', 'c'] }, { projects: ['a', 'b', 'c'] }, { projects: ['d'] }],
+  };
+  // a:3, b:2, c:2 (tie: c cheaper), d:1 → a (6), c (→ 10), b skipped (15), d (→ 11).
+  assert.deepEqual(greedy(e), { selected: ['a', 'c', 'd'], cost: 11 });
+  assert.deepEqual(greedy(e, { tieBreak: 'id' }).selected, ['a', 'b']);
+  assert.deepEqual(greedy(e, { variant: 'no-skip' }).selected, ['a', 'c']);
+  assert.deepEqual(greedy(e, { threshold: 3 }).selected, ['a']);
+  assert.equal(tally(e).get('a')!.votes, 3);
+});
+
+test('textbook MES: a cohesive minority gets its proportional share where greedy gives it nothing', () => {
+  // Peters' example: 6 voters, budget 6, per-voter budget 1. Four voters back x1..x3, two back y1..y3.
+  const projects = ['x1', 'x2', 'x3', 'y1', 'y2', 'y3'].map((id) => ({ id, cost: 2 }));
+  const ballots = [
+    ...Array.from({ length: 4 }, () => ({ projects: ['x1', 'x2', 'x3'] })),
+    ...Array.from({ length: 2 }, () => ({ projects: ['y1', 'y2', 'y3'] })),
+  ];
+  const e: Election = { budget: 6, projects, ballots };
+  assert.deepEqual(sorted(greedy(e).selected), ['x1', 'x2', 'x3']);
+  const m = mes(e, { satisfaction: 'cost' });
+  // Majority affords 2 projects (4 units), the minority 1 (2 units); ties resolved by id.
+  assert.deepEqual(m.selected, ['x1', 'x2', 'y1']);
+  assert.equal(m.cost, 6);
+});
+
+test('MES leaves money unspent that utilitarian completion spends', () => {
+  const e: Election = {
+    budget: 10,
+    projects: [
+      { id: 'a', cost: 6 },
+      { id: 'b', cost: 3 },
+    ],
+    ballots: [{ projects: ['a'] }, { projects: ['b'] }],
+  };
+  // Each voter has 5: nobody can pay a (6) alone; b is bought by its voter.
+  assert.deepEqual(mes(e).selected, ['b']);
+  assert.deepEqual(mes(e, { greedyCompletion: true }).selected, ['b', 'a']);
+  // add1: at 6 per voter both fit and the outcome (9) still fits the budget.
+  assert.deepEqual(sorted(mes(e, { add1: true }).selected), ['a', 'b']);
+  assert.deepEqual(sorted(decide(e, 'mes').selected), ['a', 'b']);
+});
+
+test('the parser honours quotes, trims fields, keeps string ids and round-trips through the writer', () => {
+  const text = [
+    'META',
+    'key;value',
+    'description;"A ""quoted""; description"',
+    'budget;100',
+    'vote_type;cumulative',
+    'PROJECTS',
+    'project_id;cost;name',
+    'M/28/XI;60;"""Konikowo"" - Budowa"',
+    'L005 ;40;Park ',
+    '',
+    'VOTES',
+    'voter_id;vote;points',
+    'E1;M/28/XI,L005;2,1',
+    'E2;L005;3',
+  ].join('\n');
+  const pb = parsePb(text);
+  assert.equal(pb.meta.description, 'A "quoted"; description');
+  assert.deepEqual(pb.projects.map((p) => p.project_id), ['M/28/XI', 'L005']);
+  assert.equal(pb.projects[0].fields.name, '"Konikowo" - Budowa');
+  assert.deepEqual(pb.votes[0].points, [2, 1]);
+  const again = parsePb(writePb(pb));
+  assert.deepEqual(again.projects, pb.projects);
+  assert.deepEqual(again.votes, pb.votes);
+  assert.equal(again.meta.num_votes, '2');
+  assert.throws(() => parsePb('META\nkey;value\nbudget;1\nPROJECTS\nproject_id;cost\n1;x\n'), PbParseError);
+  assert.throws(() => parsePb('META\nkey;value\nbudget;1\nPROJECTS\nproject_id;cost\n1;1\nVOTES\nvoter_id;vote\n1;2\n'), PbParseError);
+});
+
+for (const file of fs.readdirSync(INSTANCES).filter((f) => f.endsWith('.pb')).sort()) {
+  test(`Pabulib instance ${file}`, () => {
+    const pb = load(path.join(INSTANCES, file));
+    assert.equal(pb.projects.length, Number(pb.meta.num_projects));
+    assert.equal(pb.votes.length, Number(pb.meta.num_votes));
+    const e = fromPb(pb);
+    const t = tally(e);
+    for (const p of pb.projects) {
+      if (p.fields.votes) assert.equal(t.get(p.project_id)!.votes, Number(p.fields.votes), `votes of ${p.project_id}`);
+    }
+    const selected = selectedOf(pb);
+    const variant = greedyVariantOf(pb);
+    if (selected && !(file in NOT_GREEDY)) {
+      assert.ok(variant, `${file} has selected but no greedy rule`);
+      assert.deepEqual(sorted(greedy(e, variant).selected), sorted(selected), 'greedy = selected');
+    }
+    if (selected && (pb.meta.rule ?? '').startsWith('equalshares')) {
+      // Official add1: raise per-voter budgets while the outcome fits, take the last that fits.
+      assert.deepEqual(sorted(mes(e, { satisfaction: 'cost', add1: true }).selected), sorted(selected), 'MES add1 = selected');
+      assert.deepEqual(sorted(decide(e, 'mes').selected), sorted(selected));
+    }
+    const ref = refOutcomes[file]?.outcomes;
+    if (ref) {
+      const check = (key: string, got: string[]) => {
+        if (!ref[key]?.winners) return;
+        assert.deepEqual(sorted(got), sorted(ref[key].winners), `pabutools ${key}`);
+      };
+      check('greedy_cost_sat', greedy(e, { tieBreak: 'id' }).selected);
+      check('mes_cost_sat', mes(e, { satisfaction: 'cost' }).selected);
+      check('mes_cost_sat_then_greedy_cost_sat', mes(e, { satisfaction: 'cost', greedyCompletion: true }).selected);
+      if (ref.mes_cost_sat_add1?.winners) {
+        check('mes_cost_sat_add1', mes(e, { satisfaction: 'cost', add1: true, add1Variant: 'first-exhaustive' }).selected);
+        check(
+          'mes_cost_sat_add1_then_greedy_cost_sat',
+          mes(e, { satisfaction: 'cost', add1: true, add1Variant: 'first-exhaustive', greedyCompletion: true }).selected,
+        );
+      }
+    }
+  });
+}
+
+test('MES with cumulative points matches pabutools (Additive_Cardinal_Sat) on its reference files', () => {
+  const dir = path.join(PABULIB, 'reference/equalshares_ruby_port');
+  const ref = JSON.parse(fs.readFileSync(path.join(dir, 'pabutools_cardinal_reference.json'), 'utf8'));
+  let checked = 0;
+  for (const [key, value] of Object.entries<any>(ref)) {
+    const pb = load(path.join(dir, key.replace('test/fixtures/', '')));
+    if (pb.meta.vote_type !== 'cumulative') continue;
+    assert.deepEqual(sorted(mes(fromPb(pb), { satisfaction: 'points' }).selected), sorted(value.winners), key);
+    checked++;
+  }
+  assert.ok(checked > 0);
+});
+
+test('MES matches pabutools and the equalshares.net tool on the sub-sampled reference files', () => {
+  const dir = path.join(PABULIB, 'reference/equalshares_ruby_port');
+  const ref = JSON.parse(fs.readFileSync(path.join(dir, 'pabutools_reference.json'), 'utf8'));
+  let checked = 0;
+  for (const [key, value] of Object.entries<any>(ref)) {
+    const file = path.join(dir, key.replace('test/fixtures/', ''));
+    if (!fs.existsSync(file) || !value.winners) continue;
+    assert.deepEqual(sorted(mes(fromPb(load(file)), { satisfaction: 'cost' }).selected), sorted(value.winners), key);
+    checked++;
+  }
+  assert.ok(checked > 0);
+});

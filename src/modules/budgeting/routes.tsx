@@ -1,0 +1,1498 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { sql } from 'kysely';
+import { HttpError, notFound, requireAdmin, requireRole, requireUser, requireVerified } from '../../core/http/guards';
+import { CsrfField } from '../../core/ui/layout';
+import { isPhase, phaseRules, PHASES, type Phase } from './domain/phases';
+import { checkBallot, type BallotCheck } from './domain/ballot';
+import { writePb } from './domain/pabulib';
+import {
+  asCore,
+  BallotConflict,
+  ballotContext,
+  ballotOf,
+  ballotProposals,
+  castOnlineBallot,
+  createBudget,
+  createGroup,
+  createHeading,
+  exportHeading,
+  getBudget,
+  getProposal,
+  headingsOf,
+  listBudgets,
+  listProposals,
+  participationByDay,
+  phasesOf,
+  publishResults,
+  resultsOf,
+  saveBallot,
+  supportedBy,
+  turnoutByCommune,
+  votersByAgeAndGender,
+  type Budget,
+  type Heading,
+} from './store';
+import { bgDb } from './tables';
+import { BarChart } from './views/charts';
+
+type Form = Record<string, string | string[] | undefined>;
+const str = (v: unknown) => (Array.isArray(v) ? String(v[0] ?? '') : typeof v === 'string' ? v : '').trim();
+const ids = (v: unknown): number[] => (Array.isArray(v) ? v : v === undefined || v === '' ? [] : [v]).map((x) => Number(x)).filter((n) => Number.isInteger(n) && n > 0);
+const intParam = (v: unknown) => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n <= 0) throw notFound();
+  return n;
+};
+const isStaff = (request: FastifyRequest) => !!request.user && (request.user.roles.includes('admin') || request.user.roles.includes('official'));
+
+/** The headings a resident may vote in: their commune's and the city-wide ones. */
+function eligibleHeadings(headings: Heading[], communeId: number | null) {
+  return headings.filter((h) => h.commune_id === null || h.commune_id === communeId);
+}
+
+const perResident = (request: FastifyRequest) => (request.user ? `user:${request.user.id}` : request.ip);
+
+export async function budgetingRoutes(app: FastifyInstance) {
+  const services = app.services;
+  const db = bgDb(services);
+
+  async function loadBudget(id: unknown): Promise<Budget> {
+    const b = await getBudget(db, intParam(id));
+    if (!b) throw notFound();
+    return b;
+  }
+
+  // ---------- Public pages ----------
+
+  app.get('/budgets', async (request, reply) => {
+    const { t } = request;
+    const budgets = await listBudgets(db);
+    return reply.page(
+      t('budgeting.title'),
+      <div class="grid-container">
+        <h1>{t('budgeting.title')}</h1>
+        <p class="usa-intro">{t('budgeting.intro')}</p>
+        {request.user?.roles.includes('admin') && (
+          <p>
+            <a class="usa-button" href="/budgets/new">
+              {t('budgeting.admin.new')}
+            </a>
+          </p>
+        )}
+        {budgets.length === 0 ? (
+          <p>{t('budgeting.none')}</p>
+        ) : (
+          <ul class="usa-card-group">
+            {budgets.map((b) => (
+              <li class="usa-card tablet:grid-col-6">
+                <div class="usa-card__container">
+                  <div class="usa-card__header">
+                    <h2 class="usa-card__heading">
+                      <a href={`/budgets/${b.id}`}>{b.name}</a>
+                    </h2>
+                  </div>
+                  <div class="usa-card__body">
+                    <p>
+                      <span class="usa-tag">{t(`budgeting.phase.${b.phase}`)}</span>
+                    </p>
+                    {b.description && <p>{b.description.slice(0, 200)}</p>}
+                  </div>
+                </div>
+              </li>
+            ))}
+          </ul>
+        )}
+      </div>,
+    );
+  });
+
+  app.get('/budgets/:id', async (request, reply) => {
+    const { t, fmt } = request;
+    const b = await loadBudget((request.params as { id: string }).id);
+    const [headings, phases] = await Promise.all([headingsOf(db, b.id), phasesOf(db, b.id)]);
+    const phaseDates = new Map(phases.map((p) => [p.kind, p]));
+    const user = request.user;
+    return reply.page(
+      b.name,
+      <div class="grid-container">
+        <h1>{b.name}</h1>
+        <p>
+          <span class="usa-tag">{t(`budgeting.phase.${b.phase}`)}</span> {t(`budgeting.phase.${b.phase}.help`)}
+        </p>
+        {b.description && <p class="usa-intro">{b.description}</p>}
+        <ul class="usa-button-group">
+          <li class="usa-button-group__item">
+            <a class="usa-button usa-button--outline" href={`/budgets/${b.id}/proposals`}>
+              {t('budgeting.proposals')}
+            </a>
+          </li>
+          {phaseRules.canPropose(b.phase) && (
+            <li class="usa-button-group__item">
+              <a class="usa-button" href={`/budgets/${b.id}/proposals/new`}>
+                {t('budgeting.proposal.new')}
+              </a>
+            </li>
+          )}
+          {phaseRules.canBallot(b.phase) && (
+            <li class="usa-button-group__item">
+              <a class="usa-button" href={`/budgets/${b.id}/ballot`}>
+                {t('budgeting.ballot.title')}
+              </a>
+            </li>
+          )}
+          {phaseRules.showResults(b.phase) && (
+            <li class="usa-button-group__item">
+              <a class="usa-button" href={`/budgets/${b.id}/results`}>
+                {t('budgeting.results.title')}
+              </a>
+            </li>
+          )}
+          {user?.roles.includes('admin') && (
+            <li class="usa-button-group__item">
+              <a class="usa-button usa-button--secondary" href={`/budgets/${b.id}/admin`}>
+                {t('budgeting.admin.title')}
+              </a>
+            </li>
+          )}
+          {isStaff(request) && phaseRules.canBallot(b.phase) && (
+            <li class="usa-button-group__item">
+              <a class="usa-button usa-button--outline" href={`/budgets/${b.id}/paper-ballot`}>
+                {t('budgeting.paper.title')}
+              </a>
+            </li>
+          )}
+        </ul>
+        <h2>{t('budgeting.rules.title')}</h2>
+        <ul>
+          <li>{b.voting_rule === 'knapsack' ? t('budgeting.rules.knapsack') : t('budgeting.rules.approval', { k: b.max_votes ?? '∞' })}</li>
+          <li>{b.result_rule === 'mes' ? t('budgeting.rules.mes') : t('budgeting.rules.greedy')}</li>
+          <li>{t('budgeting.rules.supports', { n: b.max_supports })}</li>
+        </ul>
+        <h2>{t('budgeting.headings')}</h2>
+        <table class="usa-table usa-table--borderless">
+          <caption>{t('budgeting.headings.caption')}</caption>
+          <thead>
+            <tr>
+              <th scope="col">{t('budgeting.group')}</th>
+              <th scope="col">{t('budgeting.heading')}</th>
+              <th scope="col">{t('budgeting.amount')}</th>
+              <th scope="col">{t('budgeting.population')}</th>
+            </tr>
+          </thead>
+          <tbody>
+            {headings.map((h) => (
+              <tr>
+                <td>{h.group_name}</td>
+                <th scope="row">
+                  <a href={`/budgets/${b.id}/proposals?heading=${h.id}`}>{h.name}</a>
+                </th>
+                <td>{fmt.money(Number(h.amount))}</td>
+                <td>{h.population == null ? '—' : fmt.number(h.population)}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+        <h2>{t('budgeting.phases')}</h2>
+        <ol class="usa-process-list">
+          {PHASES.map((p) => (
+            <li class="usa-process-list__item">
+              <h3 class="usa-process-list__heading">
+                {t(`budgeting.phase.${p}`)} {p === b.phase && <span class="usa-tag">{t('budgeting.phase.current')}</span>}
+              </h3>
+              {phaseDates.get(p)?.starts_at && (
+                <p>
+                  {fmt.date(phaseDates.get(p)!.starts_at!)} – {phaseDates.get(p)!.ends_at ? fmt.date(phaseDates.get(p)!.ends_at!) : ''}
+                </p>
+              )}
+            </li>
+          ))}
+        </ol>
+      </div>,
+      { breadcrumbs: [{ href: '/budgets', label: t('budgeting.title') }, { label: b.name }] },
+    );
+  });
+
+  app.get('/budgets/:id/proposals', async (request, reply) => {
+    const { t, fmt } = request;
+    const b = await loadBudget((request.params as { id: string }).id);
+    const q = request.query as Record<string, string | undefined>;
+    const headingId = q.heading ? Number(q.heading) || undefined : undefined;
+    const headings = await headingsOf(db, b.id);
+    const moderator = !!request.user && (request.user.roles.includes('moderator') || request.user.roles.includes('admin'));
+    const rows = await listProposals(db, b.id, { headingId, q: q.q?.trim() || undefined, includeHidden: moderator });
+    const supported = request.user ? await supportedBy(db, b.id, request.user.id) : new Set<number>();
+    return reply.page(
+      t('budgeting.proposals'),
+      <div class="grid-container">
+        <h1>
+          {t('budgeting.proposals')} · {b.name}
+        </h1>
+        <form method="get" action={`/budgets/${b.id}/proposals`} class="usa-form usa-form--large">
+          <label class="usa-label" for="f-heading">
+            {t('budgeting.heading')}
+          </label>
+          <select class="usa-select" id="f-heading" name="heading">
+            <option value="">{t('budgeting.all')}</option>
+            {headings.map((h) => (
+              <option value={String(h.id)} selected={h.id === headingId}>
+                {h.group_name} · {h.name}
+              </option>
+            ))}
+          </select>
+          <label class="usa-label" for="f-q">
+            {t('budgeting.search')}
+          </label>
+          <input class="usa-input" id="f-q" name="q" type="search" value={q.q ?? ''} />
+          <button class="usa-button" type="submit">
+            {t('budgeting.filter')}
+          </button>
+        </form>
+        {phaseRules.canSupport(b.phase) && request.user && <p>{t('budgeting.supports.left', { n: Math.max(0, b.max_supports - supported.size) })}</p>}
+        {rows.length === 0 ? (
+          <p>{t('common.none')}</p>
+        ) : (
+          <table class="usa-table usa-table--borderless usa-table--stacked">
+            <caption>{t('budgeting.proposals.caption', { n: rows.length })}</caption>
+            <thead>
+              <tr>
+                <th scope="col">{t('budgeting.proposal')}</th>
+                <th scope="col">{t('budgeting.heading')}</th>
+                {phaseRules.showSupports(b.phase) && <th scope="col">{t('budgeting.supports')}</th>}
+                {phaseRules.showPrices(b.phase) && <th scope="col">{t('budgeting.price')}</th>}
+                {phaseRules.showResults(b.phase) && <th scope="col">{t('budgeting.votes')}</th>}
+              </tr>
+            </thead>
+            <tbody>
+              {rows.map((p) => (
+                <tr>
+                  <th scope="row">
+                    <a href={`/budgets/${b.id}/proposals/${p.id}`}>{p.title}</a>
+                    {p.hidden_at && <span class="usa-tag"> {t('budgeting.hidden')}</span>}
+                    {p.selected && phaseRules.showResults(b.phase) && <span class="usa-tag"> {t('budgeting.funded')}</span>}
+                  </th>
+                  <td>{p.heading_name}</td>
+                  {phaseRules.showSupports(b.phase) && <td>{fmt.number(Number(p.supports))}</td>}
+                  {phaseRules.showPrices(b.phase) && <td>{p.feasibility === 'feasible' && p.price != null ? fmt.money(Number(p.price)) : t(`budgeting.feasibility.${p.feasibility}`)}</td>}
+                  {phaseRules.showResults(b.phase) && <td>{fmt.number(Number(p.votes))}</td>}
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        )}
+      </div>,
+      { breadcrumbs: [{ href: '/budgets', label: t('budgeting.title') }, { href: `/budgets/${b.id}`, label: b.name }, { label: t('budgeting.proposals') }] },
+    );
+  });
+
+  function proposalForm(request: FastifyRequest, reply: FastifyReply, b: Budget, headings: Heading[], values: Form, errors: Record<string, string>, status = 200, editing?: number) {
+    const { t } = request;
+    const ctx = request.pageContext();
+    const heading = editing ? t('budgeting.proposal.edit') : t('budgeting.proposal.new');
+    const err = (k: string) => (errors[k] ? <span class="usa-error-message" role="alert">{errors[k]}</span> : null);
+    return reply.page(
+      heading,
+      <div class="grid-container">
+        <h1>{heading}</h1>
+        {Object.keys(errors).length > 0 && (
+          <div class="usa-alert usa-alert--error" role="alert">
+            <div class="usa-alert__body">
+              <p class="usa-alert__text">{t('common.error.summary')}</p>
+            </div>
+          </div>
+        )}
+        <form class="usa-form usa-form--large" method="post" action={editing ? `/budgets/${b.id}/proposals/${editing}/edit` : `/budgets/${b.id}/proposals`}>
+          <CsrfField ctx={ctx} />
+          <div class={`usa-form-group${errors.title ? ' usa-form-group--error' : ''}`}>
+            <label class="usa-label" for="f-title">
+              {t('budgeting.proposal.title')}
+            </label>
+            {err('title')}
+            <input class="usa-input" id="f-title" name="title" required maxLength={200} value={str(values.title)} />
+          </div>
+          <div class={`usa-form-group${errors.description ? ' usa-form-group--error' : ''}`}>
+            <label class="usa-label" for="f-description">
+              {t('budgeting.proposal.description')}
+            </label>
+            {err('description')}
+            <textarea class="usa-textarea" id="f-description" name="description" required maxLength={5000}>
+              {str(values.description)}
+            </textarea>
+          </div>
+          <div class={`usa-form-group${errors.heading ? ' usa-form-group--error' : ''}`}>
+            <label class="usa-label" for="f-heading">
+              {t('budgeting.heading')}
+            </label>
+            {err('heading')}
+            <select class="usa-select" id="f-heading" name="heading" required>
+              {headings.map((h) => (
+                <option value={String(h.id)} selected={str(values.heading) === String(h.id)}>
+                  {h.group_name} · {h.name}
+                </option>
+              ))}
+            </select>
+          </div>
+          <div class={`usa-form-group${errors.location ? ' usa-form-group--error' : ''}`}>
+            <label class="usa-label" for="f-lat">
+              {t('budgeting.proposal.latitude')}
+            </label>
+            <div class="usa-hint">{t('budgeting.proposal.location.hint')}</div>
+            {err('location')}
+            <input class="usa-input" id="f-lat" name="latitude" inputMode="decimal" value={str(values.latitude)} />
+            <label class="usa-label" for="f-lng">
+              {t('budgeting.proposal.longitude')}
+            </label>
+            <input class="usa-input" id="f-lng" name="longitude" inputMode="decimal" value={str(values.longitude)} />
+          </div>
+          <label class="usa-label" for="f-tags">
+            {t('budgeting.proposal.tags')}
+          </label>
+          <input class="usa-input" id="f-tags" name="tags" value={str(values.tags)} />
+          <button class="usa-button" type="submit">
+            {editing ? t('common.save') : t('budgeting.proposal.submit')}
+          </button>
+        </form>
+      </div>,
+      { status, breadcrumbs: [{ href: `/budgets/${b.id}`, label: b.name }, { label: heading }] },
+    );
+  }
+
+  app.get('/budgets/:id/proposals/new', { preHandler: requireVerified }, async (request, reply) => {
+    const b = await loadBudget((request.params as { id: string }).id);
+    if (!phaseRules.canPropose(b.phase)) throw new HttpError(409, 'Proposals are accepted only in the accepting phase', 'budgeting.error.phase');
+    return proposalForm(request, reply, b, await headingsOf(db, b.id), {}, {});
+  });
+
+  /** Checks a proposal form; the place, when given, must lie in the heading's commune. */
+  async function readProposal(request: FastifyRequest, headings: Heading[], form: Form) {
+    const { t } = request;
+    const errors: Record<string, string> = {};
+    const title = str(form.title);
+    const description = str(form.description);
+    if (title.length < 4 || title.length > 200) errors.title = t('budgeting.proposal.error.title');
+    if (description.length < 10 || description.length > 5000) errors.description = t('budgeting.proposal.error.description');
+    const heading = headings.find((h) => String(h.id) === str(form.heading));
+    if (!heading) errors.heading = t('budgeting.proposal.error.heading');
+    let latitude: number | null = null;
+    let longitude: number | null = null;
+    if (str(form.latitude) || str(form.longitude)) {
+      latitude = Number(str(form.latitude).replace(',', '.'));
+      longitude = Number(str(form.longitude).replace(',', '.'));
+      if (!Number.isFinite(latitude) || !Number.isFinite(longitude)) errors.location = t('budgeting.proposal.error.location');
+      else if (heading?.commune_id) {
+        // A commune's money is for that commune.
+        const place = await services.geo.locate(latitude, longitude);
+        if (!place || place.commune.id !== heading.commune_id) errors.location = t('budgeting.proposal.error.commune');
+      }
+    }
+    const tags = str(form.tags)
+      .split(',')
+      .map((x) => x.trim())
+      .filter(Boolean)
+      .slice(0, 10);
+    return { errors, values: { title, description, heading_id: heading?.id ?? 0, latitude, longitude, tags } };
+  }
+
+  app.post(
+    '/budgets/:id/proposals',
+    { preHandler: requireVerified, config: { rateLimit: { max: 20, timeWindow: '1 minute', keyGenerator: perResident } } },
+    async (request, reply) => {
+      const b = await loadBudget((request.params as { id: string }).id);
+      if (!phaseRules.canPropose(b.phase)) throw new HttpError(409, 'Proposals are accepted only in the accepting phase', 'budgeting.error.phase');
+      const form = (request.body ?? {}) as Form;
+      const headings = await headingsOf(db, b.id);
+      const { errors, values } = await readProposal(request, headings, form);
+      if (Object.keys(errors).length) return proposalForm(request, reply, b, headings, form, errors, 422);
+      const row = await db
+        .insertInto('bg_proposals')
+        .values({
+          budget_id: b.id,
+          author_id: request.user!.id,
+          external_id: null,
+          ...values,
+          unfeasibility_reason: null,
+          price: null,
+          price_explanation: null,
+          duration: null,
+          valuator_id: null,
+        })
+        .returning('id')
+        .executeTakeFirstOrThrow();
+      return reply.redirect(`/budgets/${b.id}/proposals/${row.id}`, 303);
+    },
+  );
+
+  /** Authors edit their proposals until the accepting phase ends. */
+  async function loadOwnProposal(request: FastifyRequest) {
+    const params = request.params as { id: string; pid: string };
+    const b = await loadBudget(params.id);
+    const p = await getProposal(db, intParam(params.pid));
+    if (!p || p.budget_id !== b.id || p.hidden_at) throw notFound();
+    if (p.author_id !== request.user!.id) throw new HttpError(403, 'Only the author edits a proposal', 'error.403.title');
+    if (!phaseRules.canEditProposal(b.phase)) throw new HttpError(409, 'Proposals are editable only while accepting', 'budgeting.error.phase');
+    return { b, p };
+  }
+
+  app.get('/budgets/:id/proposals/:pid/edit', { preHandler: requireVerified }, async (request, reply) => {
+    const { b, p } = await loadOwnProposal(request);
+    const values: Form = {
+      title: p.title,
+      description: p.description,
+      heading: String(p.heading_id),
+      latitude: p.latitude == null ? '' : String(p.latitude),
+      longitude: p.longitude == null ? '' : String(p.longitude),
+      tags: p.tags.join(', '),
+    };
+    return proposalForm(request, reply, b, await headingsOf(db, b.id), values, {}, 200, p.id);
+  });
+
+  app.post('/budgets/:id/proposals/:pid/edit', { preHandler: requireVerified }, async (request, reply) => {
+    const { b, p } = await loadOwnProposal(request);
+    const form = (request.body ?? {}) as Form;
+    const headings = await headingsOf(db, b.id);
+    const { errors, values } = await readProposal(request, headings, form);
+    if (Object.keys(errors).length) return proposalForm(request, reply, b, headings, form, errors, 422, p.id);
+    await db.updateTable('bg_proposals').set({ ...values, updated_at: new Date() }).where('id', '=', p.id).execute();
+    return reply.redirect(`/budgets/${b.id}/proposals/${p.id}?done=saved`, 303);
+  });
+
+  app.get('/budgets/:id/proposals/:pid', async (request, reply) => {
+    const { t, fmt } = request;
+    const params = request.params as { id: string; pid: string };
+    const b = await loadBudget(params.id);
+    const p = await getProposal(db, intParam(params.pid));
+    if (!p || p.budget_id !== b.id) throw notFound();
+    const user = request.user;
+    const moderator = !!user && (user.roles.includes('moderator') || user.roles.includes('admin'));
+    if (p.hidden_at && !moderator) throw notFound();
+    const ctx = request.pageContext();
+    const supported = user ? (await supportedBy(db, b.id, user.id)).has(p.id) : false;
+    const milestones = await db.selectFrom('bg_milestones').selectAll().where('proposal_id', '=', p.id).orderBy('id').execute();
+    let commentsQ = db
+      .selectFrom('bg_comments as c')
+      .leftJoin('users as u', 'u.id', 'c.author_id')
+      .select(['c.id', 'c.body', 'c.hidden_at', 'c.created_at', 'u.name as author'])
+      .where('c.proposal_id', '=', p.id);
+    if (!moderator) commentsQ = commentsQ.where('c.hidden_at', 'is', null);
+    const comments = await commentsQ.orderBy('c.id').limit(500).execute();
+    const canValuate = !!user && (user.roles.includes('admin') || p.valuator_id === user.id);
+    const flash = (request.query as Record<string, string | undefined>).done;
+    return reply.page(
+      p.title,
+      <div class="grid-container">
+        <h1>{p.title}</h1>
+        {flash && (
+          <div class="usa-alert usa-alert--success usa-alert--slim" role="status">
+            <div class="usa-alert__body">
+              <p class="usa-alert__text">{t(`budgeting.done.${flash === 'support' || flash === 'unsupport' || flash === 'valuation' ? flash : 'saved'}`)}</p>
+            </div>
+          </div>
+        )}
+        <p>
+          <span class="usa-tag">{p.heading_name}</span> {p.hidden_at && <span class="usa-tag">{t('budgeting.hidden')}</span>}
+          {p.selected && phaseRules.showResults(b.phase) && <span class="usa-tag">{t('budgeting.funded')}</span>}
+        </p>
+        <p class="bg-description">{p.description}</p>
+        <dl>
+          {p.author_name && (
+            <>
+              <dt>{t('budgeting.proposal.author')}</dt>
+              <dd>{p.author_name}</dd>
+            </>
+          )}
+          {p.tags.length > 0 && (
+            <>
+              <dt>{t('budgeting.proposal.tags')}</dt>
+              <dd>{p.tags.join(', ')}</dd>
+            </>
+          )}
+          {phaseRules.showSupports(b.phase) && (
+            <>
+              <dt>{t('budgeting.supports')}</dt>
+              <dd>{fmt.number(Number(p.supports))}</dd>
+            </>
+          )}
+          {(phaseRules.showPrices(b.phase) || canValuate) && (
+            <>
+              <dt>{t('budgeting.feasibility')}</dt>
+              <dd>{t(`budgeting.feasibility.${p.feasibility}`)}</dd>
+              {p.feasibility === 'unfeasible' && p.unfeasibility_reason && (
+                <>
+                  <dt>{t('budgeting.valuation.reason')}</dt>
+                  <dd>{p.unfeasibility_reason}</dd>
+                </>
+              )}
+              {p.price != null && (
+                <>
+                  <dt>{t('budgeting.price')}</dt>
+                  <dd>{fmt.money(Number(p.price))}</dd>
+                </>
+              )}
+              {p.price_explanation && (
+                <>
+                  <dt>{t('budgeting.valuation.explanation')}</dt>
+                  <dd>{p.price_explanation}</dd>
+                </>
+              )}
+              {p.duration && (
+                <>
+                  <dt>{t('budgeting.valuation.duration')}</dt>
+                  <dd>{p.duration}</dd>
+                </>
+              )}
+            </>
+          )}
+          {phaseRules.showResults(b.phase) && (
+            <>
+              <dt>{t('budgeting.votes')}</dt>
+              <dd>{fmt.number(Number(p.votes))}</dd>
+            </>
+          )}
+        </dl>
+        {user && p.author_id === user.id && phaseRules.canEditProposal(b.phase) && (
+          <p>
+            <a class="usa-button usa-button--outline" href={`/budgets/${b.id}/proposals/${p.id}/edit`}>
+              {t('budgeting.proposal.edit')}
+            </a>
+          </p>
+        )}
+        {phaseRules.canSupport(b.phase) &&
+          (user ? (
+            <form method="post" action={`/budgets/${b.id}/proposals/${p.id}/${supported ? 'unsupport' : 'support'}`}>
+              <CsrfField ctx={ctx} />
+              <button class={`usa-button${supported ? ' usa-button--outline' : ''}`} type="submit">
+                {supported ? t('budgeting.support.withdraw') : t('budgeting.support.add')}
+              </button>
+            </form>
+          ) : (
+            <p>
+              <a href={`/signin?next=${encodeURIComponent(request.url)}`}>{t('budgeting.signin.to.support')}</a>
+            </p>
+          ))}
+        {canValuate && phaseRules.canValuate(b.phase) && (
+          <p>
+            <a class="usa-button usa-button--secondary" href={`/budgets/${b.id}/proposals/${p.id}/valuation`}>
+              {t('budgeting.valuation.title')}
+            </a>
+          </p>
+        )}
+        {moderator && (
+          <form method="post" action={`/budgets/${b.id}/proposals/${p.id}/hide`}>
+            <CsrfField ctx={ctx} />
+            <input type="hidden" name="hidden" value={p.hidden_at ? '0' : '1'} />
+            <button class="usa-button usa-button--unstyled" type="submit">
+              {p.hidden_at ? t('budgeting.moderation.show') : t('budgeting.moderation.hide')}
+            </button>
+          </form>
+        )}
+        <section aria-labelledby="comments">
+          <h2 id="comments">{t('budgeting.comments', { n: comments.length })}</h2>
+          {comments.length === 0 ? (
+            <p>{t('budgeting.comments.none')}</p>
+          ) : (
+            <ul class="usa-list usa-list--unstyled">
+              {comments.map((c) => (
+                <li class="bg-comment">
+                  <p>
+                    <strong>{c.author ?? t('budgeting.comments.anonymous')}</strong> · {fmt.dateTime(c.created_at)} {c.hidden_at && <span class="usa-tag">{t('budgeting.hidden')}</span>}
+                  </p>
+                  <p>{c.body}</p>
+                  {moderator && (
+                    <form method="post" action={`/budgets/${b.id}/proposals/${p.id}/comments/${c.id}/hide`}>
+                      <CsrfField ctx={ctx} />
+                      <input type="hidden" name="hidden" value={c.hidden_at ? '0' : '1'} />
+                      <button class="usa-button usa-button--unstyled" type="submit">
+                        {c.hidden_at ? t('budgeting.moderation.show.comment') : t('budgeting.moderation.hide.comment')}
+                      </button>
+                    </form>
+                  )}
+                </li>
+              ))}
+            </ul>
+          )}
+          {user ? (
+            <form class="usa-form usa-form--large" method="post" action={`/budgets/${b.id}/proposals/${p.id}/comments`}>
+              <CsrfField ctx={ctx} />
+              <label class="usa-label" for="f-comment">
+                {t('budgeting.comments.add')}
+              </label>
+              <textarea class="usa-textarea" id="f-comment" name="body" required maxLength={2000} />
+              <button class="usa-button" type="submit">
+                {t('budgeting.comments.submit')}
+              </button>
+            </form>
+          ) : (
+            <p>
+              <a href={`/signin?next=${encodeURIComponent(request.url)}`}>{t('budgeting.comments.signin')}</a>
+            </p>
+          )}
+        </section>
+        {(p.selected || milestones.length > 0) && (
+          <section aria-labelledby="milestones">
+            <h2 id="milestones">{t('budgeting.milestones')}</h2>
+            {milestones.length === 0 ? (
+              <p>{t('common.none')}</p>
+            ) : (
+              <ol class="usa-process-list">
+                {milestones.map((m) => (
+                  <li class="usa-process-list__item">
+                    <h3 class="usa-process-list__heading">
+                      {m.title} <span class="usa-tag">{t(`budgeting.milestone.status.${m.status}`)}</span>
+                    </h3>
+                    {m.happened_on && <p>{m.happened_on}</p>}
+                    {m.description && <p>{m.description}</p>}
+                    {m.photo_file_id && <img src={`/files/${m.photo_file_id}`} alt={m.title} class="bg-photo" />}
+                  </li>
+                ))}
+              </ol>
+            )}
+            {isStaff(request) && p.selected && (
+              <form class="usa-form" method="post" action={`/budgets/${b.id}/proposals/${p.id}/milestones`}>
+                <CsrfField ctx={ctx} />
+                <h3>{t('budgeting.milestone.add')}</h3>
+                <label class="usa-label" for="m-title">
+                  {t('budgeting.milestone.title')}
+                </label>
+                <input class="usa-input" id="m-title" name="title" required />
+                <label class="usa-label" for="m-description">
+                  {t('budgeting.milestone.description')}
+                </label>
+                <textarea class="usa-textarea" id="m-description" name="description" />
+                <label class="usa-label" for="m-status">
+                  {t('budgeting.milestone.status')}
+                </label>
+                <select class="usa-select" id="m-status" name="status">
+                  {MILESTONE_STATUSES.map((s) => (
+                    <option value={s}>{t(`budgeting.milestone.status.${s}`)}</option>
+                  ))}
+                </select>
+                <label class="usa-label" for="m-date">
+                  {t('budgeting.milestone.date')}
+                </label>
+                <input class="usa-input" id="m-date" name="happened_on" type="date" />
+                <button class="usa-button" type="submit">
+                  {t('common.save')}
+                </button>
+              </form>
+            )}
+          </section>
+        )}
+      </div>,
+      { breadcrumbs: [{ href: `/budgets/${b.id}`, label: b.name }, { href: `/budgets/${b.id}/proposals`, label: t('budgeting.proposals') }, { label: p.title }] },
+    );
+  });
+
+  // ---------- Comments ----------
+
+  app.post(
+    '/budgets/:id/proposals/:pid/comments',
+    { preHandler: requireUser, config: { rateLimit: { max: 10, timeWindow: '1 minute', keyGenerator: perResident } } },
+    async (request, reply) => {
+      const params = request.params as { id: string; pid: string };
+      const b = await loadBudget(params.id);
+      const p = await getProposal(db, intParam(params.pid));
+      if (!p || p.budget_id !== b.id || p.hidden_at) throw notFound();
+      const body = str((request.body as Form | undefined)?.body);
+      if (body.length < 2 || body.length > 2000) throw new HttpError(400, 'A comment has between 2 and 2000 characters', 'budgeting.comments.error');
+      await db.insertInto('bg_comments').values({ proposal_id: p.id, author_id: request.user!.id, body }).execute();
+      return reply.redirect(`/budgets/${b.id}/proposals/${p.id}#comments`, 303);
+    },
+  );
+
+  app.post('/budgets/:id/proposals/:pid/comments/:cid/hide', { preHandler: requireRole('moderator', 'admin') }, async (request, reply) => {
+    const params = request.params as { id: string; pid: string; cid: string };
+    const b = await loadBudget(params.id);
+    const pid = intParam(params.pid);
+    const cid = intParam(params.cid);
+    const hide = str((request.body as Form | undefined)?.hidden) !== '0';
+    await db.transaction().execute(async (trx) => {
+      const r = await trx.updateTable('bg_comments').set({ hidden_at: hide ? new Date() : null }).where('id', '=', cid).where('proposal_id', '=', pid).executeTakeFirst();
+      if (Number(r.numUpdatedRows) === 0) throw notFound();
+      await services.audit.record(request.actor(), { action: hide ? 'budget.comment.hide' : 'budget.comment.show', subjectType: 'budget_comment', subjectId: cid }, asCore(trx));
+    });
+    return reply.redirect(`/budgets/${b.id}/proposals/${pid}#comments`, 303);
+  });
+
+  // ---------- Supports ----------
+
+  app.post(
+    '/budgets/:id/proposals/:pid/support',
+    { preHandler: requireVerified, config: { rateLimit: { max: 60, timeWindow: '1 minute', keyGenerator: perResident } } },
+    async (request, reply) => {
+      const params = request.params as { id: string; pid: string };
+      const b = await loadBudget(params.id);
+      if (!phaseRules.canSupport(b.phase)) throw new HttpError(409, 'Supports are open only in the selecting phase', 'budgeting.error.phase');
+      const p = await getProposal(db, intParam(params.pid));
+      if (!p || p.budget_id !== b.id || p.hidden_at) throw notFound();
+      const user = request.user!;
+      if (p.heading_commune_id !== null && p.heading_commune_id !== user.communeId) throw new HttpError(403, 'You support proposals only in your headings', 'budgeting.ballot.error.heading');
+      await db.transaction().execute(async (trx) => {
+        // Serialise one resident's supports so the limit holds under concurrent clicks.
+        await trx.selectFrom('users').select('id').where('id', '=', user.id).forUpdate().execute();
+        const n = await trx.selectFrom('bg_supports').select((eb) => eb.fn.countAll<number>().as('n')).where('budget_id', '=', b.id).where('user_id', '=', user.id).executeTakeFirstOrThrow();
+        if (Number(n.n) >= b.max_supports) throw new HttpError(409, `At most ${b.max_supports} supports`, 'budgeting.support.error.limit');
+        await trx.insertInto('bg_supports').values({ proposal_id: p.id, user_id: user.id, budget_id: b.id }).onConflict((oc) => oc.doNothing()).execute();
+      });
+      return reply.redirect(`/budgets/${b.id}/proposals/${p.id}?done=support`, 303);
+    },
+  );
+
+  app.post('/budgets/:id/proposals/:pid/unsupport', { preHandler: requireVerified }, async (request, reply) => {
+    const params = request.params as { id: string; pid: string };
+    const b = await loadBudget(params.id);
+    if (!phaseRules.canSupport(b.phase)) throw new HttpError(409, 'Supports are open only in the selecting phase', 'budgeting.error.phase');
+    const pid = intParam(params.pid);
+    await db.deleteFrom('bg_supports').where('proposal_id', '=', pid).where('user_id', '=', request.user!.id).execute();
+    return reply.redirect(`/budgets/${b.id}/proposals/${pid}?done=unsupport`, 303);
+  });
+
+  // ---------- Ballot ----------
+
+  async function ballotPage(request: FastifyRequest, reply: FastifyReply, b: Budget, headingId: number | null, chosenOverride: number[] | null, check: BallotCheck | null, status = 200) {
+    const { t, fmt } = request;
+    const user = request.user!;
+    const ctx = request.pageContext();
+    const headings = await headingsOf(db, b.id);
+    const eligible = eligibleHeadings(headings, user.communeId);
+    const heading = eligible.find((h) => h.id === headingId) ?? null;
+    const saved = (request.query as Record<string, string | undefined>).saved;
+    let body;
+    if (!heading) {
+      body = (
+        <>
+          <p>{t('budgeting.ballot.choose.heading')}</p>
+          <ul class="usa-list">
+            {eligible.map((h) => (
+              <li>
+                <a href={`/budgets/${b.id}/ballot?heading=${h.id}`}>
+                  {h.group_name} · {h.name} ({fmt.money(Number(h.amount))})
+                </a>
+              </li>
+            ))}
+          </ul>
+        </>
+      );
+    } else {
+      const [proposals, ballot] = await Promise.all([ballotProposals(db, heading.id), ballotOf(db, heading.group_id, user.id)]);
+      const inThisHeading = ballot && ballot.heading_id === heading.id;
+      const chosen = new Set(chosenOverride ?? (inThisHeading ? ballot!.proposalIds : []));
+      const amount = Number(heading.amount);
+      const total = proposals.filter((p) => chosen.has(p.id)).reduce((s, p) => s + Number(p.price), 0);
+      const paper = ballot?.channel === 'paper';
+      body = (
+        <>
+          <h2>
+            {heading.group_name} · {heading.name}
+          </h2>
+          {saved && (
+            <div class="usa-alert usa-alert--success usa-alert--slim" role="status">
+              <div class="usa-alert__body">
+                <p class="usa-alert__text">{t('budgeting.ballot.saved')}</p>
+              </div>
+            </div>
+          )}
+          {check && !check.ok && (
+            <div class="usa-alert usa-alert--error" role="alert">
+              <div class="usa-alert__body">
+                <p class="usa-alert__text">{t(check.errorKey)}</p>
+              </div>
+            </div>
+          )}
+          {ballot && !inThisHeading && <p>{t('budgeting.ballot.other.heading')}</p>}
+          {paper && <p>{t('budgeting.ballot.paper')}</p>}
+          <p class="bg-money" aria-live="polite">
+            {b.voting_rule === 'knapsack'
+              ? t('budgeting.ballot.money', { left: fmt.money(amount - total), total: fmt.money(amount) })
+              : t('budgeting.ballot.count', { n: chosen.size, k: b.max_votes ?? '∞' })}
+          </p>
+          <form class="usa-form usa-form--large" method="post" action={`/budgets/${b.id}/ballot`}>
+            <CsrfField ctx={ctx} />
+            <input type="hidden" name="heading" value={String(heading.id)} />
+            <fieldset class="usa-fieldset">
+              <legend class="usa-legend">{t('budgeting.ballot.legend')}</legend>
+              {proposals.map((p) => (
+                <div class="usa-checkbox">
+                  <input class="usa-checkbox__input" id={`p-${p.id}`} type="checkbox" name="proposal" value={String(p.id)} checked={chosen.has(p.id)} disabled={paper} />
+                  <label class="usa-checkbox__label" for={`p-${p.id}`}>
+                    {p.title} — {fmt.money(Number(p.price))}
+                  </label>
+                </div>
+              ))}
+            </fieldset>
+            {!paper && (
+              <button class="usa-button" type="submit">
+                {t('budgeting.ballot.save')}
+              </button>
+            )}
+          </form>
+        </>
+      );
+    }
+    return reply.page(
+      t('budgeting.ballot.title'),
+      <div class="grid-container">
+        <h1>
+          {t('budgeting.ballot.title')} · {b.name}
+        </h1>
+        {body}
+      </div>,
+      { status, breadcrumbs: [{ href: `/budgets/${b.id}`, label: b.name }, { label: t('budgeting.ballot.title') }] },
+    );
+  }
+
+  app.get('/budgets/:id/ballot', { preHandler: requireVerified }, async (request, reply) => {
+    const b = await loadBudget((request.params as { id: string }).id);
+    if (!phaseRules.canBallot(b.phase)) throw new HttpError(409, 'Voting is open only in the balloting phase', 'budgeting.ballot.error.phase');
+    const q = request.query as Record<string, string | undefined>;
+    let headingId = q.heading ? Number(q.heading) : null;
+    if (!headingId) {
+      const eligible = eligibleHeadings(await headingsOf(db, b.id), request.user!.communeId);
+      if (eligible.length === 1) headingId = eligible[0].id;
+    }
+    return ballotPage(request, reply, b, headingId, null, null);
+  });
+
+  // Limited per resident, not per address: many residents vote from one voting point's network.
+  app.post('/budgets/:id/ballot', { preHandler: requireUser, config: { rateLimit: { max: 30, timeWindow: '1 minute', keyGenerator: perResident } } }, async (request, reply) => {
+    // The hot path of voting day: one query to check, one statement to store.
+    const budgetId = intParam((request.params as { id: string }).id);
+    const form = (request.body ?? {}) as Form;
+    const user = request.user!;
+    const c = await ballotContext(db, budgetId, Number(str(form.heading)) || 0);
+    if (!c) {
+      await loadBudget(budgetId);
+      throw new HttpError(400, 'Unknown heading', 'budgeting.ballot.error.heading');
+    }
+    const chosen = ids(form.proposal);
+    const check = checkBallot(
+      { phase: c.phase, votingRule: c.voting_rule, maxVotes: c.max_votes },
+      { verified: user.verified, communeId: user.communeId },
+      { id: c.id, groupId: c.group_id, amount: c.amount, communeId: c.commune_id },
+      c.proposals.map((p) => ({ id: p.id, headingId: c.id, price: p.price, feasible: true })),
+      chosen,
+    );
+    if (!check.ok) {
+      if (check.errorKey === 'budgeting.ballot.error.phase') throw new HttpError(409, 'Voting is open only in the balloting phase', check.errorKey);
+      if (check.errorKey === 'budgeting.ballot.error.unverified') throw new HttpError(403, 'Residency verification required', check.errorKey);
+      if (check.errorKey === 'budgeting.ballot.error.heading') throw new HttpError(403, 'You vote only in your commune\'s heading', check.errorKey);
+      return ballotPage(request, reply, await loadBudget(budgetId), c.id, chosen, check, 422);
+    }
+    try {
+      await castOnlineBallot(db, { budgetId, groupId: c.group_id, headingId: c.id, userId: user.id, communeId: user.communeId, proposalIds: chosen });
+    } catch (err) {
+      if (err instanceof BallotConflict && err.reason === 'paper') throw new HttpError(409, 'A paper ballot was already entered for you', 'budgeting.ballot.error.paper');
+      // CONSUL's rule: one heading per group. Moving to another heading needs an empty ballot.
+      if (err instanceof BallotConflict) throw new HttpError(409, 'You already voted in another heading of this group', 'budgeting.ballot.error.group');
+      throw err;
+    }
+    return reply.redirect(`/budgets/${budgetId}/ballot?heading=${c.id}&saved=1`, 303);
+  });
+
+  // ---------- Results ----------
+
+  app.get('/budgets/:id/results', async (request, reply) => {
+    const { t, fmt } = request;
+    const b = await loadBudget((request.params as { id: string }).id);
+    const staff = !!request.user?.roles.includes('admin');
+    if (!phaseRules.showResults(b.phase) && !(staff && b.phase === 'reviewing_ballots')) throw new HttpError(409, 'Results are published when the budget is finished', 'budgeting.results.notyet');
+    const headings = await headingsOf(db, b.id);
+    const [turnout, byDay, demo] = await Promise.all([turnoutByCommune(db, b.id), participationByDay(db, b.id), votersByAgeAndGender(db, b.id)]);
+    const sections = [];
+    for (const h of headings) {
+      const r = await resultsOf(db, h.id, b.result_rule);
+      let cumulative = 0;
+      sections.push(
+        <section aria-labelledby={`h-${h.id}`}>
+          <h2 id={`h-${h.id}`}>
+            {h.group_name} · {h.name}
+          </h2>
+          <p>{t('budgeting.results.summary', { voters: fmt.number(r.voters), cost: fmt.money(r.cost), amount: fmt.money(r.amount) })}</p>
+          <p>
+            <a href={`/budgets/${b.id}/results.pb?heading=${h.id}`}>{t('budgeting.results.download')}</a>
+          </p>
+          {r.rows.length > 0 && (
+            <>
+              <BarChart
+                id={`votes-${h.id}`}
+                title={t('budgeting.results.chart.votes', { heading: h.name })}
+                bars={r.rows.slice(0, 40).map((x) => ({ label: x.title, value: x.score, highlight: x.selected }))}
+                format={(n) => fmt.number(n)}
+              />
+              <BarChart
+                id={`cost-${h.id}`}
+                title={t('budgeting.results.chart.cost', { heading: h.name })}
+                bars={r.rows.slice(0, 40).map((x) => {
+                  if (x.selected) cumulative += x.price;
+                  return { label: x.title, value: x.selected ? cumulative : x.price, highlight: x.selected };
+                })}
+                format={(n) => fmt.money(n)}
+                line={{ at: r.amount, label: t('budgeting.results.line') }}
+              />
+            </>
+          )}
+          <table class="usa-table usa-table--borderless usa-table--stacked">
+            <caption>{t('budgeting.results.caption', { heading: h.name })}</caption>
+            <thead>
+              <tr>
+                <th scope="col">{t('budgeting.proposal')}</th>
+                <th scope="col">{t('budgeting.votes')}</th>
+                <th scope="col">{t('budgeting.price')}</th>
+                <th scope="col">{t('budgeting.results.funded')}</th>
+              </tr>
+            </thead>
+            <tbody>
+              {r.rows.map((x) => (
+                <tr>
+                  <th scope="row">
+                    <a href={`/budgets/${b.id}/proposals/${x.id}`}>{x.title}</a>
+                  </th>
+                  <td>{fmt.number(x.score)}</td>
+                  <td>{fmt.money(x.price)}</td>
+                  <td>{x.selected ? t('common.yes') : t('common.no')}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </section>,
+      );
+    }
+    return reply.page(
+      t('budgeting.results.title'),
+      <div class="grid-container">
+        <h1>
+          {t('budgeting.results.title')} · {b.name}
+        </h1>
+        <p>{b.result_rule === 'mes' ? t('budgeting.rules.mes') : t('budgeting.rules.greedy')}</p>
+        {sections}
+        <section aria-labelledby="turnout">
+          <h2 id="turnout">{t('budgeting.stats.turnout')}</h2>
+          {turnout.length > 0 && (
+            <BarChart
+              id="turnout-chart"
+              title={t('budgeting.stats.turnout')}
+              bars={turnout.map((r) => ({ label: r.name ?? t('budgeting.stats.unknown'), value: Number(r.ballots) }))}
+              format={(n) => fmt.number(n)}
+            />
+          )}
+          <table class="usa-table usa-table--borderless">
+            <caption>{t('budgeting.stats.turnout.caption')}</caption>
+            <thead>
+              <tr>
+                <th scope="col">{t('budgeting.commune')}</th>
+                <th scope="col">{t('budgeting.ballots')}</th>
+              </tr>
+            </thead>
+            <tbody>
+              {turnout.map((r) => (
+                <tr>
+                  <th scope="row">{r.name ?? t('budgeting.stats.unknown')}</th>
+                  <td>{fmt.number(Number(r.ballots))}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+          <table class="usa-table usa-table--borderless">
+            <caption>{t('budgeting.stats.demographics')}</caption>
+            <thead>
+              <tr>
+                <th scope="col">{t('budgeting.stats.age')}</th>
+                <th scope="col">{t('budgeting.stats.gender')}</th>
+                <th scope="col">{t('budgeting.ballots')}</th>
+              </tr>
+            </thead>
+            <tbody>
+              {demo.map((r) => (
+                <tr>
+                  <th scope="row">{r.band === 'unknown' ? t('budgeting.stats.unknown') : r.band}</th>
+                  <td>{r.gender === 'unknown' ? t('budgeting.stats.unknown') : r.gender}</td>
+                  <td>{fmt.number(Number(r.n))}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+          <table class="usa-table usa-table--borderless">
+            <caption>{t('budgeting.stats.byday')}</caption>
+            <thead>
+              <tr>
+                <th scope="col">{t('budgeting.stats.day')}</th>
+                <th scope="col">{t('budgeting.ballots')}</th>
+                <th scope="col">{t('budgeting.supports')}</th>
+              </tr>
+            </thead>
+            <tbody>
+              {[...new Set([...byDay.ballots.map((r) => r.day), ...byDay.supports.map((r) => r.day)])].sort().map((day) => (
+                <tr>
+                  <th scope="row">{day}</th>
+                  <td>{fmt.number(Number(byDay.ballots.find((r) => r.day === day)?.n ?? 0))}</td>
+                  <td>{fmt.number(Number(byDay.supports.find((r) => r.day === day)?.n ?? 0))}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </section>
+      </div>,
+      { breadcrumbs: [{ href: `/budgets/${b.id}`, label: b.name }, { label: t('budgeting.results.title') }] },
+    );
+  });
+
+  app.get('/budgets/:id/results.pb', async (request, reply) => {
+    const b = await loadBudget((request.params as { id: string }).id);
+    if (!phaseRules.showResults(b.phase)) throw new HttpError(409, 'Results are published when the budget is finished', 'budgeting.results.notyet');
+    const headings = await headingsOf(db, b.id);
+    const q = request.query as Record<string, string | undefined>;
+    const heading = q.heading ? headings.find((h) => String(h.id) === q.heading) : headings.length === 1 ? headings[0] : undefined;
+    if (!heading) {
+      throw new HttpError(400, `Choose a heading: ${headings.map((h) => `/budgets/${b.id}/results.pb?heading=${h.id}`).join(' ')}`, 'budgeting.results.heading');
+    }
+    const pb = await exportHeading(services, b, heading);
+    return reply
+      .type('text/plain; charset=utf-8')
+      .header('content-disposition', `attachment; filename="cabildo_budget_${b.id}_heading_${heading.id}.pb"`)
+      .send(writePb(pb));
+  });
+
+  // ---------- Administration ----------
+
+  app.get('/budgets/new', { preHandler: requireAdmin }, async (request, reply) => {
+    const { t } = request;
+    const ctx = request.pageContext();
+    return reply.page(
+      t('budgeting.admin.new'),
+      <div class="grid-container">
+        <h1>{t('budgeting.admin.new')}</h1>
+        <form class="usa-form usa-form--large" method="post" action="/budgets">
+          <CsrfField ctx={ctx} />
+          <label class="usa-label" for="f-name">
+            {t('budgeting.admin.name')}
+          </label>
+          <input class="usa-input" id="f-name" name="name" required />
+          <label class="usa-label" for="f-year">
+            {t('budgeting.admin.year')}
+          </label>
+          <input class="usa-input" id="f-year" name="year" inputMode="numeric" />
+          <label class="usa-label" for="f-voting">
+            {t('budgeting.admin.voting')}
+          </label>
+          <select class="usa-select" id="f-voting" name="voting_rule">
+            <option value="knapsack">{t('budgeting.rules.knapsack')}</option>
+            <option value="approval">{t('budgeting.admin.approval')}</option>
+          </select>
+          <label class="usa-label" for="f-k">
+            {t('budgeting.admin.k')}
+          </label>
+          <input class="usa-input" id="f-k" name="max_votes" inputMode="numeric" />
+          <label class="usa-label" for="f-result">
+            {t('budgeting.admin.result')}
+          </label>
+          <select class="usa-select" id="f-result" name="result_rule">
+            <option value="greedy">{t('budgeting.rules.greedy')}</option>
+            <option value="mes">{t('budgeting.rules.mes')}</option>
+          </select>
+          <label class="usa-label" for="f-supports">
+            {t('budgeting.admin.supports')}
+          </label>
+          <input class="usa-input" id="f-supports" name="max_supports" inputMode="numeric" value="10" />
+          <label class="usa-label" for="f-commune">
+            {t('budgeting.admin.per.commune')}
+          </label>
+          <div class="usa-hint">{t('budgeting.admin.per.commune.hint')}</div>
+          <input class="usa-input" id="f-commune" name="commune_amount" inputMode="numeric" />
+          <label class="usa-label" for="f-city">
+            {t('budgeting.admin.city')}
+          </label>
+          <input class="usa-input" id="f-city" name="city_amount" inputMode="numeric" />
+          <button class="usa-button" type="submit">
+            {t('common.create')}
+          </button>
+        </form>
+      </div>,
+    );
+  });
+
+  app.post('/budgets', { preHandler: requireAdmin }, async (request, reply) => {
+    const form = (request.body ?? {}) as Form;
+    const name = str(form.name);
+    if (name.length < 3) throw new HttpError(400, 'A budget needs a name', 'budgeting.admin.error.name');
+    const voting = str(form.voting_rule) === 'approval' ? 'approval' : 'knapsack';
+    const result = str(form.result_rule) === 'mes' ? 'mes' : 'greedy';
+    const num = (v: unknown) => (str(v) === '' ? null : Number(str(v)));
+    const k = num(form.max_votes);
+    const supports = num(form.max_supports) ?? 10;
+    const communeAmount = num(form.commune_amount);
+    const cityAmount = num(form.city_amount);
+    for (const v of [k, supports, communeAmount, cityAmount, num(form.year)]) {
+      if (v !== null && (!Number.isFinite(v) || v < 0)) throw new HttpError(400, 'Amounts and limits must be positive numbers', 'budgeting.admin.error.number');
+    }
+    if (!communeAmount && !cityAmount) throw new HttpError(400, 'Give an amount per commune or for the whole city', 'budgeting.admin.error.amount');
+    const communes = await db.selectFrom('communes').select(['id', 'name', 'population']).orderBy('id').execute();
+    const id = await db.transaction().execute(async (trx) => {
+      const budget = await createBudget(trx, { name, year: num(form.year), voting_rule: voting, max_votes: k, result_rule: result, max_supports: supports });
+      if (communeAmount) {
+        const g = await createGroup(trx, budget.id, request.t('budgeting.group.communes'));
+        for (const c of communes) await createHeading(trx, { budget_id: budget.id, group_id: g.id, name: c.name, amount: communeAmount, population: c.population ?? null, commune_id: c.id });
+      }
+      if (cityAmount) {
+        const g = await createGroup(trx, budget.id, request.t('budgeting.group.city'));
+        await createHeading(trx, { budget_id: budget.id, group_id: g.id, name: request.t('budgeting.group.city'), amount: cityAmount });
+      }
+      await services.audit.record(request.actor(), { action: 'budget.create', subjectType: 'budget', subjectId: budget.id, details: { name } }, asCore(trx));
+      return budget.id;
+    });
+    return reply.redirect(`/budgets/${id}/admin`, 303);
+  });
+
+  app.get('/budgets/:id/admin', { preHandler: requireAdmin }, async (request, reply) => {
+    const { t, fmt } = request;
+    const ctx = request.pageContext();
+    const b = await loadBudget((request.params as { id: string }).id);
+    const proposals = await listProposals(db, b.id, { includeHidden: true });
+    const valuators = await db.selectFrom('users').select(['id', 'name', 'email']).where(sql<boolean>`'official' = any(roles)`).orderBy('name').limit(500).execute();
+    return reply.page(
+      t('budgeting.admin.title'),
+      <div class="grid-container">
+        <h1>
+          {t('budgeting.admin.title')} · {b.name}
+        </h1>
+        <h2>{t('budgeting.admin.phase')}</h2>
+        <form class="usa-form" method="post" action={`/budgets/${b.id}/phase`}>
+          <CsrfField ctx={ctx} />
+          <label class="usa-label" for="f-phase">
+            {t('budgeting.phase')}
+          </label>
+          <select class="usa-select" id="f-phase" name="phase">
+            {PHASES.map((p) => (
+              <option value={p} selected={p === b.phase}>
+                {t(`budgeting.phase.${p}`)}
+              </option>
+            ))}
+          </select>
+          <label class="usa-label" for="f-starts">
+            {t('budgeting.admin.starts')}
+          </label>
+          <input class="usa-input" id="f-starts" name="starts_at" type="date" />
+          <label class="usa-label" for="f-ends">
+            {t('budgeting.admin.ends')}
+          </label>
+          <input class="usa-input" id="f-ends" name="ends_at" type="date" />
+          <button class="usa-button" type="submit">
+            {t('budgeting.admin.phase.change')}
+          </button>
+        </form>
+        <h2>{t('budgeting.admin.valuation')}</h2>
+        <table class="usa-table usa-table--borderless usa-table--stacked">
+          <caption>{t('budgeting.admin.valuation.caption')}</caption>
+          <thead>
+            <tr>
+              <th scope="col">{t('budgeting.proposal')}</th>
+              <th scope="col">{t('budgeting.feasibility')}</th>
+              <th scope="col">{t('budgeting.price')}</th>
+              <th scope="col">{t('budgeting.admin.valuator')}</th>
+            </tr>
+          </thead>
+          <tbody>
+            {proposals.map((p) => (
+              <tr>
+                <th scope="row">
+                  <a href={`/budgets/${b.id}/proposals/${p.id}`}>{p.title}</a>
+                </th>
+                <td>{t(`budgeting.feasibility.${p.feasibility}`)}</td>
+                <td>{p.price == null ? '—' : fmt.money(Number(p.price))}</td>
+                <td>
+                  <form method="post" action={`/budgets/${b.id}/proposals/${p.id}/assign`}>
+                    <CsrfField ctx={ctx} />
+                    <label class="usa-sr-only" for={`v-${p.id}`}>
+                      {t('budgeting.admin.valuator')}
+                    </label>
+                    <select class="usa-select" id={`v-${p.id}`} name="valuator">
+                      <option value="">—</option>
+                      {valuators.map((v) => (
+                        <option value={String(v.id)} selected={v.id === p.valuator_id}>
+                          {v.name || v.email}
+                        </option>
+                      ))}
+                    </select>
+                    <button class="usa-button usa-button--outline" type="submit">
+                      {t('budgeting.admin.assign')}
+                    </button>
+                  </form>
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>,
+      { breadcrumbs: [{ href: `/budgets/${b.id}`, label: b.name }, { label: t('budgeting.admin.title') }] },
+    );
+  });
+
+  app.post('/budgets/:id/phase', { preHandler: requireAdmin }, async (request, reply) => {
+    const b = await loadBudget((request.params as { id: string }).id);
+    const form = (request.body ?? {}) as Form;
+    const phase = str(form.phase);
+    if (!isPhase(phase)) throw new HttpError(400, `Unknown phase "${phase}"`, 'budgeting.admin.error.phase');
+    const date = (v: unknown) => {
+      const s = str(v);
+      if (!s) return null;
+      const d = new Date(s);
+      if (Number.isNaN(d.getTime())) throw new HttpError(400, 'Dates must be YYYY-MM-DD', 'budgeting.admin.error.date');
+      return d;
+    };
+    const starts = date(form.starts_at);
+    const ends = date(form.ends_at);
+    if (starts && ends && ends < starts) throw new HttpError(400, 'The phase ends before it starts', 'budgeting.admin.error.date');
+    await db.transaction().execute(async (trx) => {
+      await trx.updateTable('bg_budgets').set({ phase }).where('id', '=', b.id).execute();
+      await trx
+        .insertInto('bg_phases')
+        .values({ budget_id: b.id, kind: phase, starts_at: starts ?? new Date(), ends_at: ends })
+        .onConflict((oc) => oc.columns(['budget_id', 'kind']).doUpdateSet({ starts_at: starts ?? new Date(), ends_at: ends }))
+        .execute();
+      if (phase === 'finished') await publishResults(trx, { id: b.id, result_rule: b.result_rule });
+      await services.audit.record(request.actor(), { action: 'budget.phase', subjectType: 'budget', subjectId: b.id, details: { from: b.phase, to: phase } }, asCore(trx));
+    });
+    return reply.redirect(`/budgets/${b.id}/admin`, 303);
+  });
+
+  app.post('/budgets/:id/proposals/:pid/assign', { preHandler: requireAdmin }, async (request, reply) => {
+    const params = request.params as { id: string; pid: string };
+    const b = await loadBudget(params.id);
+    const pid = intParam(params.pid);
+    const v = str((request.body as Form | undefined)?.valuator);
+    const valuatorId = v ? Number(v) : null;
+    if (valuatorId !== null) {
+      const u = await db.selectFrom('users').select(['id', 'roles']).where('id', '=', valuatorId).executeTakeFirst();
+      if (!u || !u.roles.includes('official')) throw new HttpError(400, 'Valuators are officials', 'budgeting.admin.error.valuator');
+    }
+    await db.transaction().execute(async (trx) => {
+      const r = await trx.updateTable('bg_proposals').set({ valuator_id: valuatorId }).where('id', '=', pid).where('budget_id', '=', b.id).executeTakeFirst();
+      if (Number(r.numUpdatedRows) === 0) throw notFound();
+      await services.audit.record(request.actor(), { action: 'budget.proposal.assign', subjectType: 'budget_proposal', subjectId: pid, details: { valuator_id: valuatorId } }, asCore(trx));
+    });
+    return reply.redirect(`/budgets/${b.id}/admin`, 303);
+  });
+
+  app.post('/budgets/:id/proposals/:pid/hide', { preHandler: requireRole('moderator', 'admin') }, async (request, reply) => {
+    const params = request.params as { id: string; pid: string };
+    const b = await loadBudget(params.id);
+    const pid = intParam(params.pid);
+    const hide = str((request.body as Form | undefined)?.hidden) !== '0';
+    await db.transaction().execute(async (trx) => {
+      const r = await trx.updateTable('bg_proposals').set({ hidden_at: hide ? new Date() : null }).where('id', '=', pid).where('budget_id', '=', b.id).executeTakeFirst();
+      if (Number(r.numUpdatedRows) === 0) throw notFound();
+      await services.audit.record(request.actor(), { action: hide ? 'budget.proposal.hide' : 'budget.proposal.show', subjectType: 'budget_proposal', subjectId: pid }, asCore(trx));
+    });
+    return reply.redirect(`/budgets/${b.id}/proposals/${pid}`, 303);
+  });
+
+  async function loadValuation(request: FastifyRequest) {
+    const params = request.params as { id: string; pid: string };
+    const b = await loadBudget(params.id);
+    const p = await getProposal(db, intParam(params.pid));
+    if (!p || p.budget_id !== b.id) throw notFound();
+    const user = request.user!;
+    if (!user.roles.includes('admin') && p.valuator_id !== user.id) throw new HttpError(403, 'Only the assigned valuator values this proposal', 'error.403.title');
+    if (!phaseRules.canValuate(b.phase)) throw new HttpError(409, 'Valuation is closed in this phase', 'budgeting.error.phase');
+    return { b, p };
+  }
+
+  app.get('/budgets/:id/proposals/:pid/valuation', { preHandler: requireUser }, async (request, reply) => {
+    const { t } = request;
+    const { b, p } = await loadValuation(request);
+    const ctx = request.pageContext();
+    return reply.page(
+      t('budgeting.valuation.title'),
+      <div class="grid-container">
+        <h1>
+          {t('budgeting.valuation.title')} · {p.title}
+        </h1>
+        <form class="usa-form usa-form--large" method="post" action={`/budgets/${b.id}/proposals/${p.id}/valuation`}>
+          <CsrfField ctx={ctx} />
+          <fieldset class="usa-fieldset">
+            <legend class="usa-legend">{t('budgeting.feasibility')}</legend>
+            {(['feasible', 'unfeasible', 'undecided'] as const).map((f) => (
+              <div class="usa-radio">
+                <input class="usa-radio__input" id={`fe-${f}`} type="radio" name="feasibility" value={f} checked={p.feasibility === f} />
+                <label class="usa-radio__label" for={`fe-${f}`}>
+                  {t(`budgeting.feasibility.${f}`)}
+                </label>
+              </div>
+            ))}
+          </fieldset>
+          <label class="usa-label" for="f-reason">
+            {t('budgeting.valuation.reason')}
+          </label>
+          <textarea class="usa-textarea" id="f-reason" name="unfeasibility_reason">
+            {p.unfeasibility_reason ?? ''}
+          </textarea>
+          <label class="usa-label" for="f-price">
+            {t('budgeting.price')}
+          </label>
+          <input class="usa-input" id="f-price" name="price" inputMode="numeric" value={p.price == null ? '' : String(p.price)} />
+          <label class="usa-label" for="f-explanation">
+            {t('budgeting.valuation.explanation')}
+          </label>
+          <textarea class="usa-textarea" id="f-explanation" name="price_explanation">
+            {p.price_explanation ?? ''}
+          </textarea>
+          <label class="usa-label" for="f-duration">
+            {t('budgeting.valuation.duration')}
+          </label>
+          <input class="usa-input" id="f-duration" name="duration" value={p.duration ?? ''} />
+          <button class="usa-button" type="submit">
+            {t('common.save')}
+          </button>
+        </form>
+      </div>,
+    );
+  });
+
+  app.post('/budgets/:id/proposals/:pid/valuation', { preHandler: requireUser }, async (request, reply) => {
+    const { b, p } = await loadValuation(request);
+    const form = (request.body ?? {}) as Form;
+    const feasibility = str(form.feasibility);
+    if (feasibility !== 'feasible' && feasibility !== 'unfeasible' && feasibility !== 'undecided') throw new HttpError(400, 'Choose feasible or unfeasible', 'budgeting.valuation.error.feasibility');
+    const reason = str(form.unfeasibility_reason);
+    if (feasibility === 'unfeasible' && reason.length < 5) throw new HttpError(400, 'An unfeasible proposal needs the reason', 'budgeting.valuation.error.reason');
+    const priceText = str(form.price).replace(/[.\s]/g, '').replace(',', '.');
+    const price = priceText === '' ? null : Number(priceText);
+    if (price !== null && (!Number.isFinite(price) || price < 0)) throw new HttpError(400, 'The price must be a positive amount', 'budgeting.valuation.error.price');
+    if (feasibility === 'feasible' && price === null) throw new HttpError(400, 'A feasible proposal needs a price', 'budgeting.valuation.error.price');
+    await db.transaction().execute(async (trx) => {
+      await trx
+        .updateTable('bg_proposals')
+        .set({
+          feasibility,
+          unfeasibility_reason: feasibility === 'unfeasible' ? reason : null,
+          price,
+          price_explanation: str(form.price_explanation) || null,
+          duration: str(form.duration) || null,
+          updated_at: new Date(),
+        })
+        .where('id', '=', p.id)
+        .execute();
+      await services.audit.record(request.actor(), { action: 'budget.proposal.valuate', subjectType: 'budget_proposal', subjectId: p.id, details: { feasibility, price } }, asCore(trx));
+      if (feasibility === 'unfeasible' && p.feasibility !== 'unfeasible' && p.author_email) {
+        const t = services.i18n.translator('es-AR');
+        await services.mail.enqueue(
+          { to: p.author_email, subject: t('budgeting.mail.unfeasible.subject', { title: p.title }), text: t('budgeting.mail.unfeasible.body', { title: p.title, reason, url: `${services.config.baseUrl}/budgets/${b.id}/proposals/${p.id}` }) },
+          asCore(trx),
+        );
+      }
+    });
+    return reply.redirect(`/budgets/${b.id}/proposals/${p.id}?done=valuation`, 303);
+  });
+
+  app.post('/budgets/:id/proposals/:pid/milestones', { preHandler: requireRole('official', 'admin') }, async (request, reply) => {
+    const params = request.params as { id: string; pid: string };
+    const b = await loadBudget(params.id);
+    const p = await getProposal(db, intParam(params.pid));
+    if (!p || p.budget_id !== b.id || !p.selected) throw notFound();
+    const form = (request.body ?? {}) as Form;
+    const title = str(form.title);
+    const status = str(form.status) || 'planned';
+    const day = str(form.happened_on);
+    if (title.length < 3) throw new HttpError(400, 'A milestone needs a title', 'budgeting.milestone.error');
+    if (!MILESTONE_STATUSES.includes(status as (typeof MILESTONE_STATUSES)[number])) throw new HttpError(400, 'Unknown status', 'budgeting.milestone.error');
+    if (day && !/^\d{4}-\d{2}-\d{2}$/.test(day)) throw new HttpError(400, 'Dates must be YYYY-MM-DD', 'budgeting.admin.error.date');
+    await db.transaction().execute(async (trx) => {
+      await trx.insertInto('bg_milestones').values({ proposal_id: p.id, title, description: str(form.description), status, happened_on: day || null, author_id: request.user!.id, photo_file_id: null }).execute();
+      await services.audit.record(request.actor(), { action: 'budget.milestone.add', subjectType: 'budget_proposal', subjectId: p.id, details: { title, status } }, asCore(trx));
+    });
+    return reply.redirect(`/budgets/${b.id}/proposals/${p.id}`, 303);
+  });
+
+  // ---------- Paper ballots (in-person voting points) ----------
+
+  app.get('/budgets/:id/paper-ballot', { preHandler: requireRole('official', 'admin') }, async (request, reply) => {
+    const { t, fmt } = request;
+    const b = await loadBudget((request.params as { id: string }).id);
+    const ctx = request.pageContext();
+    const headings = await headingsOf(db, b.id);
+    const q = request.query as Record<string, string | undefined>;
+    const heading = headings.find((h) => String(h.id) === q.heading);
+    const proposals = heading ? await ballotProposals(db, heading.id) : [];
+    return reply.page(
+      t('budgeting.paper.title'),
+      <div class="grid-container">
+        <h1>{t('budgeting.paper.title')}</h1>
+        <p>{t('budgeting.paper.help')}</p>
+        {q.saved && (
+          <div class="usa-alert usa-alert--success usa-alert--slim" role="status">
+            <div class="usa-alert__body">
+              <p class="usa-alert__text">{t('budgeting.paper.saved')}</p>
+            </div>
+          </div>
+        )}
+        {!heading ? (
+          <ul class="usa-list">
+            {headings.map((h) => (
+              <li>
+                <a href={`/budgets/${b.id}/paper-ballot?heading=${h.id}`}>
+                  {h.group_name} · {h.name}
+                </a>
+              </li>
+            ))}
+          </ul>
+        ) : (
+          <form class="usa-form usa-form--large" method="post" action={`/budgets/${b.id}/paper-ballot`}>
+            <CsrfField ctx={ctx} />
+            <input type="hidden" name="heading" value={String(heading.id)} />
+            <label class="usa-label" for="f-email">
+              {t('budgeting.paper.email')}
+            </label>
+            <input class="usa-input" id="f-email" name="email" type="email" required />
+            <fieldset class="usa-fieldset">
+              <legend class="usa-legend">
+                {heading.name} ({fmt.money(Number(heading.amount))})
+              </legend>
+              {proposals.map((p) => (
+                <div class="usa-checkbox">
+                  <input class="usa-checkbox__input" id={`p-${p.id}`} type="checkbox" name="proposal" value={String(p.id)} />
+                  <label class="usa-checkbox__label" for={`p-${p.id}`}>
+                    {p.title} — {fmt.money(Number(p.price))}
+                  </label>
+                </div>
+              ))}
+            </fieldset>
+            <button class="usa-button" type="submit">
+              {t('budgeting.paper.submit')}
+            </button>
+          </form>
+        )}
+      </div>,
+    );
+  });
+
+  app.post('/budgets/:id/paper-ballot', { preHandler: requireRole('official', 'admin') }, async (request, reply) => {
+    const b = await loadBudget((request.params as { id: string }).id);
+    const form = (request.body ?? {}) as Form;
+    const headings = await headingsOf(db, b.id);
+    const heading = headings.find((h) => String(h.id) === str(form.heading));
+    if (!heading) throw new HttpError(400, 'Unknown heading', 'budgeting.ballot.error.heading');
+    const voter = await db.selectFrom('users').select(['id', 'verified_at', 'commune_id']).where((eb) => eb(eb.fn('lower', ['email']), '=', str(form.email).toLowerCase())).executeTakeFirst();
+    if (!voter) throw new HttpError(400, 'No resident with that e-mail', 'budgeting.paper.error.voter');
+    const chosen = ids(form.proposal);
+    const proposals = await ballotProposals(db, heading.id);
+    const check = checkBallot(
+      { phase: b.phase, votingRule: b.voting_rule, maxVotes: b.max_votes },
+      { verified: voter.verified_at !== null, communeId: voter.commune_id },
+      { id: heading.id, groupId: heading.group_id, amount: Number(heading.amount), communeId: heading.commune_id },
+      proposals.map((p) => ({ id: p.id, headingId: p.heading_id, price: p.price == null ? null : Number(p.price), feasible: p.feasibility === 'feasible' })),
+      chosen,
+    );
+    if (!check.ok) throw new HttpError(check.errorKey === 'budgeting.ballot.error.phase' ? 409 : 400, request.t(check.errorKey), check.errorKey);
+    try {
+      await db.transaction().execute(async (trx) => {
+        const ballotId = await saveBallot(trx, { budgetId: b.id, groupId: heading.group_id, headingId: heading.id, userId: voter.id, communeId: voter.commune_id, proposalIds: chosen, channel: 'paper', enteredBy: request.user!.id });
+        await services.audit.record(request.actor(), { action: 'budget.ballot.paper', subjectType: 'budget_ballot', subjectId: ballotId, details: { budget_id: b.id, heading_id: heading.id, voter_id: voter.id } }, asCore(trx));
+      });
+    } catch (err) {
+      if (err instanceof BallotConflict) throw new HttpError(409, 'This resident already voted', 'budgeting.paper.error.voted');
+      throw err;
+    }
+    return reply.redirect(`/budgets/${b.id}/paper-ballot?heading=${heading.id}&saved=1`, 303);
+  });
+}
+
+export const MILESTONE_STATUSES = ['planned', 'in_progress', 'done', 'delayed'] as const;
+
+export type { Phase };

@@ -1,0 +1,534 @@
+import crypto from 'node:crypto';
+import { sql } from 'kysely';
+import type { Services } from '../../core/services';
+import type { Db } from '../../core/db';
+import { bgDb, type BgDb } from './tables';
+import type { Phase } from './domain/phases';
+import { decide, tally, type Election, type ResultRule } from './domain/rules';
+import type { PbInstance } from './domain/pabulib';
+
+export type Trx = BgDb;
+
+/** Audit and mail take core's view of the same transaction. */
+export const asCore = (trx: BgDb) => trx as unknown as Db;
+
+export async function listBudgets(db: BgDb) {
+  return db.selectFrom('bg_budgets').select(['id', 'name', 'phase', 'year', 'description', 'voting_rule', 'result_rule']).orderBy('id', 'desc').execute();
+}
+
+export async function getBudget(db: BgDb, id: number) {
+  return db.selectFrom('bg_budgets').selectAll().where('id', '=', id).executeTakeFirst();
+}
+
+export type Budget = NonNullable<Awaited<ReturnType<typeof getBudget>>>;
+
+export async function headingsOf(db: BgDb, budgetId: number) {
+  return db
+    .selectFrom('bg_headings as h')
+    .innerJoin('bg_groups as g', 'g.id', 'h.group_id')
+    .leftJoin('communes as c', 'c.id', 'h.commune_id')
+    .select(['h.id', 'h.name', 'h.amount', 'h.population', 'h.commune_id', 'h.group_id', 'g.name as group_name', 'c.name as commune_name'])
+    .where('h.budget_id', '=', budgetId)
+    .orderBy('g.id')
+    .orderBy('h.commune_id')
+    .orderBy('h.id')
+    .execute();
+}
+
+export type Heading = Awaited<ReturnType<typeof headingsOf>>[number];
+
+export async function phasesOf(db: BgDb, budgetId: number) {
+  return db.selectFrom('bg_phases').selectAll().where('budget_id', '=', budgetId).execute();
+}
+
+export interface NewBudget {
+  name: string;
+  description?: string;
+  year?: number | null;
+  phase?: Phase;
+  voting_rule?: 'knapsack' | 'approval';
+  max_votes?: number | null;
+  result_rule?: ResultRule;
+  max_supports?: number;
+  source?: Record<string, string> | null;
+}
+
+export async function createBudget(trx: BgDb, b: NewBudget) {
+  return trx
+    .insertInto('bg_budgets')
+    .values({ ...b, year: b.year ?? null, max_votes: b.max_votes ?? null, source: b.source ? JSON.stringify(b.source) : null })
+    .returning('id')
+    .executeTakeFirstOrThrow();
+}
+
+export async function createGroup(trx: BgDb, budgetId: number, name: string) {
+  return trx.insertInto('bg_groups').values({ budget_id: budgetId, name }).returning('id').executeTakeFirstOrThrow();
+}
+
+export async function createHeading(trx: BgDb, h: { budget_id: number; group_id: number; name: string; amount: number; population?: number | null; commune_id?: number | null }) {
+  return trx
+    .insertInto('bg_headings')
+    .values({ ...h, population: h.population ?? null, commune_id: h.commune_id ?? null })
+    .returning('id')
+    .executeTakeFirstOrThrow();
+}
+
+export async function listProposals(db: BgDb, budgetId: number, opts: { headingId?: number; includeHidden?: boolean; feasibleOnly?: boolean; q?: string } = {}) {
+  let q = db
+    .selectFrom('bg_proposals as p')
+    .innerJoin('bg_headings as h', 'h.id', 'p.heading_id')
+    .select((eb) => [
+      'p.id',
+      'p.title',
+      'p.description',
+      'p.heading_id',
+      'h.name as heading_name',
+      'p.feasibility',
+      'p.price',
+      'p.selected',
+      'p.hidden_at',
+      'p.author_id',
+      'p.valuator_id',
+      'p.external_id',
+      'p.tags',
+      eb.selectFrom('bg_supports as s').select(eb.fn.countAll<number>().as('n')).whereRef('s.proposal_id', '=', 'p.id').as('supports'),
+      eb.selectFrom('bg_ballot_lines as l').select(eb.fn.countAll<number>().as('n')).whereRef('l.proposal_id', '=', 'p.id').as('votes'),
+    ])
+    .where('p.budget_id', '=', budgetId);
+  if (opts.headingId) q = q.where('p.heading_id', '=', opts.headingId);
+  if (!opts.includeHidden) q = q.where('p.hidden_at', 'is', null);
+  if (opts.feasibleOnly) q = q.where('p.feasibility', '=', 'feasible').where('p.price', 'is not', null);
+  if (opts.q) q = q.where(sql<boolean>`to_tsvector('spanish'::regconfig, public.immutable_unaccent(p.title || ' ' || p.description)) @@ plainto_tsquery('spanish', immutable_unaccent(${opts.q}))`);
+  return q.orderBy('p.id').execute();
+}
+
+/** What a ballot needs of the heading's proposals, without counting supports or votes. */
+export async function ballotProposals(db: BgDb, headingId: number) {
+  return db
+    .selectFrom('bg_proposals')
+    .select(['id', 'title', 'heading_id', 'price', 'feasibility'])
+    .where('heading_id', '=', headingId)
+    .where('feasibility', '=', 'feasible')
+    .where('price', 'is not', null)
+    .where('hidden_at', 'is', null)
+    .orderBy('id')
+    .execute();
+}
+
+export type ProposalRow = Awaited<ReturnType<typeof listProposals>>[number];
+
+export async function getProposal(db: BgDb, id: number) {
+  return db
+    .selectFrom('bg_proposals as p')
+    .innerJoin('bg_headings as h', 'h.id', 'p.heading_id')
+    .leftJoin('users as u', 'u.id', 'p.author_id')
+    .selectAll('p')
+    .select((eb) => [
+      'h.name as heading_name',
+      'h.commune_id as heading_commune_id',
+      'u.name as author_name',
+      'u.email as author_email',
+      eb.selectFrom('bg_supports as s').select(eb.fn.countAll<number>().as('n')).whereRef('s.proposal_id', '=', 'p.id').as('supports'),
+      eb.selectFrom('bg_ballot_lines as l').select(eb.fn.countAll<number>().as('n')).whereRef('l.proposal_id', '=', 'p.id').as('votes'),
+    ])
+    .where('p.id', '=', id)
+    .executeTakeFirst();
+}
+
+export type Proposal = NonNullable<Awaited<ReturnType<typeof getProposal>>>;
+
+export async function supportedBy(db: BgDb, budgetId: number, userId: number): Promise<Set<number>> {
+  const rows = await db.selectFrom('bg_supports').select('proposal_id').where('budget_id', '=', budgetId).where('user_id', '=', userId).execute();
+  return new Set(rows.map((r) => r.proposal_id));
+}
+
+/** A resident's ballot in a group, with its lines. */
+export async function ballotOf(db: BgDb, groupId: number, userId: number) {
+  const ballot = await db.selectFrom('bg_ballots').selectAll().where('group_id', '=', groupId).where('user_id', '=', userId).executeTakeFirst();
+  if (!ballot) return null;
+  const lines = await db.selectFrom('bg_ballot_lines').select(['proposal_id', 'points']).where('ballot_id', '=', ballot.id).orderBy('position').execute();
+  return { ...ballot, proposalIds: lines.map((l) => l.proposal_id) };
+}
+
+export class BallotConflict extends Error {
+  constructor(readonly reason: 'paper' | 'heading') {
+    super(reason === 'paper' ? 'A ballot for this resident already exists on another channel' : 'The resident already voted in another heading of this group');
+  }
+}
+
+/**
+ * A resident's online ballot, in one round trip: the function bg_cast_online_ballot (migration
+ * 0001) upserts on the unique (group, user) key — only over an online ballot of the same heading,
+ * or an empty one — which takes the row lock, then replaces the lines in later statements whose
+ * fresh snapshots see whatever a racing request committed meanwhile (a data-modifying CTE in one
+ * statement would not, and could leave the union of two ballots).
+ */
+export async function castOnlineBallot(db: BgDb, b: { budgetId: number; groupId: number; headingId: number; userId: number; communeId: number | null; proposalIds: number[] }): Promise<number> {
+  const r = await sql<{ id: number | null }>`select bg_cast_online_ballot(${b.budgetId}, ${b.groupId}, ${b.headingId}, ${b.userId}, ${b.communeId}::int, ${b.proposalIds}::int[]) as id`.execute(db);
+  const id = r.rows[0]?.id;
+  if (id != null) return id;
+  const existing = await db.selectFrom('bg_ballots').select('channel').where('group_id', '=', b.groupId).where('user_id', '=', b.userId).executeTakeFirst();
+  throw new BallotConflict(existing?.channel === 'online' ? 'heading' : 'paper');
+}
+
+/**
+ * Stores a resident's ballot for a group, replacing the previous one. The unique (group, user)
+ * constraint decides between racing requests; a paper ballot is never replaced online.
+ */
+export async function saveBallot(
+  trx: BgDb,
+  b: { budgetId: number; groupId: number; headingId: number; userId: number; communeId: number | null; proposalIds: number[]; channel: 'online' | 'paper'; enteredBy?: number | null },
+): Promise<number> {
+  if (b.channel === 'online') return castOnlineBallot(trx, b);
+  const row = await trx
+    .insertInto('bg_ballots')
+    .values({ budget_id: b.budgetId, group_id: b.groupId, heading_id: b.headingId, user_id: b.userId, channel: 'paper', entered_by: b.enteredBy ?? null, commune_id: b.communeId, voter_ref: null, age: null, sex: null })
+    .onConflict((oc) => oc.columns(['group_id', 'user_id']).doNothing())
+    .returning('id')
+    .executeTakeFirst();
+  if (!row) throw new BallotConflict('paper');
+  if (b.proposalIds.length) {
+    await trx
+      .insertInto('bg_ballot_lines')
+      .values(b.proposalIds.map((proposal_id, position) => ({ ballot_id: row.id, proposal_id, position })))
+      .execute();
+  }
+  return row.id;
+}
+
+/** Everything a ballot needs to be checked, in one query: budget, heading and its priced proposals. */
+export async function ballotContext(db: BgDb, budgetId: number, headingId: number) {
+  const row = await db
+    .selectFrom('bg_headings as h')
+    .innerJoin('bg_budgets as b', 'b.id', 'h.budget_id')
+    .select([
+      'b.phase',
+      'b.voting_rule',
+      'b.max_votes',
+      'h.id',
+      'h.group_id',
+      'h.amount',
+      'h.commune_id',
+      sql<Array<{ id: number; price: number }>>`coalesce((select json_agg(json_build_object('id', p.id, 'price', p.price)) from bg_proposals p
+        where p.heading_id = h.id and p.feasibility = 'feasible' and p.price is not null and p.hidden_at is null), '[]'::json)`.as('proposals'),
+    ])
+    .where('h.id', '=', headingId)
+    .where('h.budget_id', '=', budgetId)
+    .executeTakeFirst();
+  if (!row) return null;
+  return { ...row, amount: Number(row.amount), proposals: row.proposals.map((p) => ({ id: p.id, price: Number(p.price) })) };
+}
+
+/** The heading's ballot as an election: feasible, priced, visible proposals and every ballot line. */
+export async function electionOf(db: BgDb, headingId: number): Promise<{ election: Election; proposals: Map<string, { id: number; title: string; external_id: string | null }> }> {
+  const heading = await db.selectFrom('bg_headings').select(['amount']).where('id', '=', headingId).executeTakeFirstOrThrow();
+  const props = await db
+    .selectFrom('bg_proposals')
+    .select(['id', 'title', 'price', 'external_id'])
+    .where('heading_id', '=', headingId)
+    .where('feasibility', '=', 'feasible')
+    .where('price', 'is not', null)
+    .where('hidden_at', 'is', null)
+    .orderBy('id')
+    .execute();
+  const lines = await db
+    .selectFrom('bg_ballot_lines as l')
+    .innerJoin('bg_ballots as b', 'b.id', 'l.ballot_id')
+    .select(['l.ballot_id', 'l.proposal_id', 'l.points'])
+    .where('b.heading_id', '=', headingId)
+    .orderBy('l.ballot_id')
+    .orderBy('l.position')
+    .execute();
+  const valid = new Set(props.map((p) => p.id));
+  const ballots = new Map<number, { projects: string[]; points: number[] }>();
+  let cumulative = false;
+  for (const l of lines) {
+    if (!valid.has(l.proposal_id)) continue;
+    let b = ballots.get(l.ballot_id);
+    if (!b) ballots.set(l.ballot_id, (b = { projects: [], points: [] }));
+    b.projects.push(String(l.proposal_id));
+    b.points.push(l.points);
+    if (l.points !== 1) cumulative = true;
+  }
+  return {
+    election: {
+      budget: Number(heading.amount),
+      projects: props.map((p) => ({ id: String(p.id), cost: Number(p.price) })),
+      ballots: [...ballots.values()].map((b) => (cumulative ? b : { projects: b.projects })),
+    },
+    proposals: new Map(props.map((p) => [String(p.id), p])),
+  };
+}
+
+export interface HeadingResult {
+  headingId: number;
+  amount: number;
+  voters: number;
+  rows: Array<{ id: number; title: string; external_id: string | null; price: number; votes: number; score: number; selected: boolean }>;
+  cost: number;
+}
+
+/** Decides the heading with the budget's rule. Rows come sorted by votes, as CONSUL shows them. */
+export async function resultsOf(db: BgDb, headingId: number, rule: ResultRule): Promise<HeadingResult> {
+  const { election, proposals } = await electionOf(db, headingId);
+  const outcome = decide(election, rule);
+  const t = tally(election);
+  const chosen = new Set(outcome.selected);
+  const rows = election.projects
+    .map((p) => ({
+      id: proposals.get(p.id)!.id,
+      title: proposals.get(p.id)!.title,
+      external_id: proposals.get(p.id)!.external_id,
+      price: p.cost,
+      votes: t.get(p.id)!.votes,
+      score: t.get(p.id)!.score,
+      selected: chosen.has(p.id),
+    }))
+    .sort((a, b) => b.score - a.score || a.price - b.price || a.id - b.id);
+  return { headingId, amount: election.budget, voters: election.ballots.length, rows, cost: outcome.cost };
+}
+
+/** Stores the winners of every heading (when the budget finishes). */
+export async function publishResults(trx: BgDb, budget: { id: number; result_rule: ResultRule }) {
+  const headings = await trx.selectFrom('bg_headings').select('id').where('budget_id', '=', budget.id).execute();
+  await trx.updateTable('bg_proposals').set({ selected: false }).where('budget_id', '=', budget.id).execute();
+  for (const h of headings) {
+    const r = await resultsOf(trx, h.id, budget.result_rule);
+    const ids = r.rows.filter((x) => x.selected).map((x) => x.id);
+    if (ids.length) await trx.updateTable('bg_proposals').set({ selected: true }).where('id', 'in', ids).execute();
+  }
+}
+
+/** Turnout by commune for a budget: ballots by the voter's commune (and by channel). */
+export async function turnoutByCommune(db: BgDb, budgetId: number) {
+  return db
+    .selectFrom('bg_ballots as b')
+    .leftJoin('communes as c', 'c.id', 'b.commune_id')
+    .select((eb) => ['b.commune_id', 'c.name', eb.fn.countAll<number>().as('ballots')])
+    .where('b.budget_id', '=', budgetId)
+    .groupBy(['b.commune_id', 'c.name'])
+    .orderBy('b.commune_id')
+    .execute();
+}
+
+export async function participationByDay(db: BgDb, budgetId: number) {
+  const ballots = await db
+    .selectFrom('bg_ballots')
+    .select((eb) => [sql<string>`to_char(created_at at time zone 'America/Argentina/Buenos_Aires', 'YYYY-MM-DD')`.as('day'), eb.fn.countAll<number>().as('n')])
+    .where('budget_id', '=', budgetId)
+    .groupBy(sql`1`)
+    .orderBy(sql`1`)
+    .execute();
+  const supports = await db
+    .selectFrom('bg_supports')
+    .select((eb) => [sql<string>`to_char(created_at at time zone 'America/Argentina/Buenos_Aires', 'YYYY-MM-DD')`.as('day'), eb.fn.countAll<number>().as('n')])
+    .where('budget_id', '=', budgetId)
+    .groupBy(sql`1`)
+    .orderBy(sql`1`)
+    .execute();
+  return { ballots, supports };
+}
+
+/** Voters by age band and gender, from the accounts of those who chose to give them. */
+export async function votersByAgeAndGender(db: BgDb, budgetId: number) {
+  const year = new Date().getFullYear();
+  return db
+    .selectFrom('bg_ballots as b')
+    .leftJoin('users as u', 'u.id', 'b.user_id')
+    .select((eb) => [
+      sql<string>`case
+        when coalesce(b.age, ${year} - u.birth_year) is null then 'unknown'
+        when coalesce(b.age, ${year} - u.birth_year) < 30 then '16-29'
+        when coalesce(b.age, ${year} - u.birth_year) < 45 then '30-44'
+        when coalesce(b.age, ${year} - u.birth_year) < 60 then '45-59'
+        else '60+' end`.as('band'),
+      sql<string>`coalesce(b.sex, u.gender, 'unknown')`.as('gender'),
+      eb.fn.countAll<number>().as('n'),
+    ])
+    .where('b.budget_id', '=', budgetId)
+    .groupBy(sql`1, 2`)
+    .orderBy(sql`1, 2`)
+    .execute();
+}
+
+/** Pabulib voter ids must not reveal accounts: a keyed hash of the ballot id. */
+export function anonymousVoterId(secret: string, ballotId: number): string {
+  return crypto.createHmac('sha256', secret).update(`bg-ballot:${ballotId}`).digest('hex').slice(0, 16);
+}
+
+/** The heading's ballot and results as a Pabulib instance anyone can recompute. */
+export async function exportHeading(services: Services, budget: Budget, heading: Heading): Promise<PbInstance> {
+  const db = bgDb(services);
+  const results = await resultsOf(db, heading.id, budget.result_rule);
+  const lines = await db
+    .selectFrom('bg_ballot_lines as l')
+    .innerJoin('bg_ballots as b', 'b.id', 'l.ballot_id')
+    .select(['b.id', 'b.commune_id', 'b.channel', 'l.proposal_id', 'l.points'])
+    .where('b.heading_id', '=', heading.id)
+    .orderBy('b.id')
+    .orderBy('l.position')
+    .execute();
+  const valid = new Set(results.rows.map((r) => r.id));
+  const votes = new Map<number, { commune: number | null; channel: string; ids: string[]; points: number[] }>();
+  let cumulative = false;
+  for (const l of lines) {
+    if (!valid.has(l.proposal_id)) continue;
+    let v = votes.get(l.id);
+    if (!v) votes.set(l.id, (v = { commune: l.commune_id, channel: l.channel, ids: [], points: [] }));
+    v.ids.push(String(l.proposal_id));
+    v.points.push(l.points);
+    if (l.points !== 1) cumulative = true;
+  }
+  const phases = await phasesOf(db, budget.id);
+  const balloting = phases.find((p) => p.kind === 'balloting');
+  const dmy = (d: Date | null | undefined) => (d ? `${String(d.getDate()).padStart(2, '0')}.${String(d.getMonth() + 1).padStart(2, '0')}.${d.getFullYear()}` : String(budget.year ?? new Date().getFullYear()));
+  const meta: Record<string, string> = {
+    description: `${budget.name} — ${heading.name}`,
+    country: 'Argentina',
+    unit: services.config.cityName,
+    instance: String(budget.year ?? budget.id),
+    subunit: heading.name,
+    num_projects: '0',
+    num_votes: '0',
+    budget: String(heading.amount),
+    vote_type: cumulative ? 'cumulative' : 'approval',
+    rule: budget.result_rule === 'mes' ? 'equalshares/add1' : 'greedy',
+    date_begin: dmy(balloting?.starts_at),
+    date_end: dmy(balloting?.ends_at),
+    language: 'es',
+    currency: budget.currency,
+  };
+  if (budget.voting_rule === 'approval' && budget.max_votes) meta.max_length = String(budget.max_votes);
+  if (budget.voting_rule === 'knapsack') meta.max_sum_cost = String(heading.amount);
+  if (heading.commune_id) meta.district = String(heading.commune_id);
+  const projectColumns = ['project_id', 'cost', 'votes', ...(cumulative ? ['score'] : []), 'name', 'selected'];
+  const voteColumns = ['voter_id', 'vote', ...(cumulative ? ['points'] : []), 'district', 'voting_method'];
+  return {
+    meta,
+    projectColumns,
+    projects: results.rows.map((r) => ({
+      project_id: String(r.id),
+      cost: r.price,
+      fields: { votes: String(r.votes), score: String(r.score), name: r.title, selected: r.selected ? '1' : '0' },
+    })),
+    voteColumns,
+    votes: [...votes.entries()].map(([ballotId, v]) => ({
+      voter_id: anonymousVoterId(services.secret, ballotId),
+      vote: v.ids,
+      points: cumulative ? v.points : undefined,
+      fields: { district: v.commune === null ? '' : String(v.commune), voting_method: v.channel === 'paper' ? 'paper' : v.channel === 'import' ? 'unknown' : 'internet' },
+    })),
+  };
+}
+
+export interface ImportPart {
+  name: string;
+  amount: number;
+  communeId?: number | null;
+  pb: PbInstance;
+}
+
+/**
+ * Loads Pabulib instances as one budget: each part becomes a heading of one group, its projects
+ * feasible priced proposals and its ballots anonymous imported ballots (voters take the heading's
+ * commune). Rows go in batches to keep statements small on PGlite. Returns the new budget's id.
+ */
+export async function importParts(services: Services, budgetDef: NewBudget, groupName: string, parts: ImportPart[]) {
+  const db = bgDb(services);
+  return db.transaction().execute(async (trx) => {
+    const budget = await createBudget(trx, budgetDef);
+    const group = await createGroup(trx, budget.id, groupName);
+    for (const part of parts) {
+      const pb = part.pb;
+      const voteType = pb.meta.vote_type ?? 'approval';
+      const maxLength = Number(pb.meta.max_length) || Math.max(0, ...pb.votes.map((v) => v.vote.length));
+      const heading = await createHeading(trx, { budget_id: budget.id, group_id: group.id, name: part.name, amount: part.amount, commune_id: part.communeId ?? null });
+      const ids = new Map<string, number>();
+      for (let i = 0; i < pb.projects.length; i += 500) {
+        const rows = await trx
+          .insertInto('bg_proposals')
+          .values(
+            pb.projects.slice(i, i + 500).map((p) => ({
+              budget_id: budget.id,
+              heading_id: heading.id,
+              author_id: null,
+              external_id: p.project_id,
+              title: p.fields.name || p.project_id,
+              description: p.fields.description ?? '',
+              tags: p.fields.category ? p.fields.category.split(',').map((c) => c.trim()).filter(Boolean) : [],
+              feasibility: 'feasible' as const,
+              price: p.cost,
+              latitude: p.fields.latitude ? Number(p.fields.latitude) || null : null,
+              longitude: p.fields.longitude ? Number(p.fields.longitude) || null : null,
+              unfeasibility_reason: null,
+              price_explanation: null,
+              duration: null,
+              valuator_id: null,
+            })),
+          )
+          .returning(['id', 'external_id'])
+          .execute();
+        for (const r of rows) ids.set(r.external_id!, r.id);
+      }
+      const BATCH = 1000;
+      for (let i = 0; i < pb.votes.length; i += BATCH) {
+        const chunk = pb.votes.slice(i, i + BATCH);
+        const rows = await trx
+          .insertInto('bg_ballots')
+          .values(
+            chunk.map((v) => ({
+              budget_id: budget.id,
+              group_id: group.id,
+              heading_id: heading.id,
+              user_id: null,
+              voter_ref: v.voter_id,
+              channel: 'import' as const,
+              entered_by: null,
+              commune_id: part.communeId ?? null,
+              age: v.fields.age && /^\d+$/.test(v.fields.age) ? Number(v.fields.age) : null,
+              sex: v.fields.sex || null,
+            })),
+          )
+          .returning('id')
+          .execute();
+        const lines: Array<{ ballot_id: number; proposal_id: number; points: number; position: number }> = [];
+        chunk.forEach((v, k) => {
+          v.vote.forEach((pid, pos) => {
+            const points = voteType === 'ordinal' ? maxLength - pos : v.points ? v.points[pos] : 1;
+            lines.push({ ballot_id: rows[k].id, proposal_id: ids.get(pid)!, points, position: pos });
+          });
+        });
+        for (let j = 0; j < lines.length; j += 5000) await trx.insertInto('bg_ballot_lines').values(lines.slice(j, j + 5000)).execute();
+      }
+    }
+    if ((budgetDef.phase ?? 'informing') === 'finished') await publishResults(trx, { id: budget.id, result_rule: budgetDef.result_rule ?? 'greedy' });
+    return budget.id;
+  });
+}
+
+/** `cabildo pb import`: one instance as a finished budget with one heading. */
+export async function importPb(services: Services, pb: PbInstance, opts: { name?: string } = {}) {
+  const rule: ResultRule = (pb.meta.rule ?? '').startsWith('equalshares') ? 'mes' : 'greedy';
+  const voteType = pb.meta.vote_type ?? 'approval';
+  const name = opts.name ?? ([pb.meta.unit, pb.meta.instance, pb.meta.subunit].filter(Boolean).join(' ') || 'Pabulib');
+  return importParts(
+    services,
+    {
+      name,
+      description: pb.meta.description ?? '',
+      year: Number.parseInt(pb.meta.instance ?? '', 10) || null,
+      phase: 'finished',
+      voting_rule: voteType === 'approval' && !pb.meta.max_length ? 'knapsack' : 'approval',
+      max_votes: pb.meta.max_length ? Number(pb.meta.max_length) : null,
+      result_rule: rule,
+      source: pb.meta,
+    },
+    pb.meta.unit ?? name,
+    [{ name: pb.meta.subunit || pb.meta.district || name, amount: Number(pb.meta.budget), pb }],
+  );
+}
+
+export async function countBallots(db: BgDb, budgetId: number): Promise<number> {
+  const r = await db.selectFrom('bg_ballots').select((eb) => eb.fn.countAll<number>().as('n')).where('budget_id', '=', budgetId).executeTakeFirstOrThrow();
+  return Number(r.n);
+}

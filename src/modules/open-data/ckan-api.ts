@@ -1,0 +1,455 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Services } from '../../core/services';
+import {
+  odDb,
+  viewerOf,
+  canEdit,
+  isPublic,
+  findOffice,
+  findDataset,
+  findResource,
+  findTheme,
+  allThemes,
+  officesByIds,
+  resourcesOf,
+  searchDatasets,
+  listDatasetNames,
+  publicDatasets,
+  allTags,
+  datastoreInfo,
+  themeCounts,
+  type Viewer,
+  type OdDb,
+} from './store';
+import { packageDict, resourceDict, orgDict, groupDict, CkanError, notFoundError, authError, validationError } from './ckan';
+import { parseFacetFields, parseFq, parseSort, splitQuery, SearchQueryError, FACET_FIELDS } from './domain/search-query';
+import { searchDatastore, searchDatastoreSql, toList, DatastoreQueryError, SqlGuardError } from './datastore';
+import { createPackage, updatePackage, deletePackage, createResource, updateResource as updateResourceAction, deleteResource, type Upload } from './publishing';
+import type { DatasetRow, ThemeRow } from './tables';
+
+type Params = Record<string, unknown>;
+type Handler = (ctx: ActionContext) => Promise<unknown>;
+
+interface ActionContext {
+  services: Services;
+  db: OdDb;
+  params: Params;
+  viewer: Viewer;
+  request: FastifyRequest;
+  upload?: Upload;
+}
+
+const READ: Record<string, Handler> = {};
+const WRITE: Record<string, Handler> = {};
+
+function intParam(p: Params, key: string, dflt: number, max: number): number {
+  const v = p[key];
+  if (v === undefined || v === null || v === '') return dflt;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw validationError({ [key]: ['Invalid integer'] });
+  return Math.min(n, max);
+}
+
+function boolParam(p: Params, key: string, dflt = false): boolean {
+  const v = p[key];
+  if (v === undefined || v === null || v === '') return dflt;
+  return v === true || v === 'true' || v === 'True' || v === '1';
+}
+
+function idParam(p: Params, key = 'id'): string {
+  const v = p[key] ?? (key === 'id' ? p.name : undefined);
+  if (v == null || v === '') throw validationError({ [key]: ['Missing value'] });
+  return String(v);
+}
+
+export async function packageDicts(ctx: { services: Services; db: OdDb }, datasets: DatasetRow[], knownThemes?: ThemeRow[]) {
+  if (!datasets.length) return [];
+  const [offices, themes, resources] = await Promise.all([
+    officesByIds(ctx.db, datasets.map((d) => d.office_id)),
+    knownThemes ?? allThemes(ctx.db),
+    resourcesOf(ctx.db, datasets.map((d) => d.id)),
+  ]);
+  return datasets.map((d) => packageDict(d, offices.get(d.office_id), themes, resources.get(d.id) ?? [], ctx.services.config.baseUrl));
+}
+
+/** A dataset the viewer may see: public ones for everybody; drafts and deleted ones for its editors. */
+async function visibleDataset(ctx: ActionContext, ref: string): Promise<DatasetRow> {
+  const d = await findDataset(ctx.db, ref);
+  if (!d) throw notFoundError('Dataset');
+  if (!isPublic(d) && !canEdit(ctx.viewer, d.office_id)) {
+    if (d.state === 'deleted') throw notFoundError('Dataset');
+    throw authError(`User not authorized to read package ${d.name}`);
+  }
+  return d;
+}
+
+// ---------- read actions ----------
+
+READ.status_show = async ({ services }) => ({
+  ckan_version: '2.10.4',
+  site_title: `${services.config.cityName} · Cabildo`,
+  site_description: 'Cabildo open-data portal',
+  site_url: services.config.baseUrl,
+  error_emails_to: null,
+  locale_default: 'es',
+  extensions: ['datastore', 'dcat', 'cabildo'],
+});
+
+READ.site_read = async () => true;
+
+READ.package_list = async ({ db, params }) => listDatasetNames(db, intParam(params, 'limit', 100000, 100000), intParam(params, 'offset', 0, 10_000_000));
+
+READ.current_package_list_with_resources = async (ctx) => {
+  const rows = await publicDatasets(ctx.db, { limit: intParam(ctx.params, 'limit', 10, 1000), offset: intParam(ctx.params, 'offset', 0, 10_000_000) });
+  return packageDicts(ctx, rows);
+};
+
+READ.package_search = async (ctx) => {
+  const { params } = ctx;
+  let facets;
+  let filters;
+  let sort;
+  let split;
+  try {
+    split = splitQuery(params.q == null ? '' : String(params.q));
+    filters = [...split.filters, ...parseFq(params.fq == null ? '' : String(params.fq))];
+    facets = parseFacetFields(params['facet.field']);
+    sort = parseSort(params.sort == null ? '' : String(params.sort));
+  } catch (err) {
+    if (err instanceof SearchQueryError) throw new CkanError(409, 'Search Query Error', `Search Query is invalid: ${err.message}`);
+    throw err;
+  }
+  const rows = intParam(params, 'rows', 10, 1000);
+  const start = intParam(params, 'start', 0, 10_000_000);
+  const facetLimit = params['facet.limit'] === undefined ? 50 : Number(params['facet.limit']);
+  if (!Number.isInteger(facetLimit)) throw validationError({ 'facet.limit': ['Invalid integer'] });
+  const result = await searchDatasets(ctx.db, {
+    text: split.text,
+    filters,
+    sort,
+    rows,
+    start,
+    facets,
+    facetLimit,
+    viewer: ctx.viewer,
+    includePrivate: boolParam(params, 'include_private'),
+  });
+  const themes = await allThemes(ctx.db);
+  const displayName = (field: string, item: { name: string; title?: string }) =>
+    item.title ?? (field === 'groups' ? (themes.find((t) => t.name === item.name)?.title ?? item.name) : item.name);
+  const facetsOut: Record<string, Record<string, number>> = {};
+  const searchFacets: Record<string, { title: string; items: Array<{ name: string; display_name: string; count: number }> }> = {};
+  for (const [field, items] of Object.entries(result.facets)) {
+    facetsOut[field] = Object.fromEntries(items!.map((i) => [i.name, i.count]));
+    searchFacets[field] = { title: field, items: items!.map((i) => ({ name: i.name, display_name: displayName(field, i), count: i.count })) };
+  }
+  return {
+    count: result.count,
+    sort: params.sort ? String(params.sort) : 'score desc, metadata_modified desc',
+    facets: facetsOut,
+    search_facets: searchFacets,
+    results: await packageDicts(ctx, result.datasets, themes),
+  };
+};
+
+READ.package_show = async (ctx) => {
+  const d = await visibleDataset(ctx, idParam(ctx.params));
+  return (await packageDicts(ctx, [d]))[0];
+};
+
+READ.resource_show = async (ctx) => {
+  const r = await findResource(ctx.db, idParam(ctx.params));
+  if (!r) throw notFoundError('Resource');
+  await visibleDataset(ctx, r.dataset_id);
+  return resourceDict(r, ctx.services.config.baseUrl);
+};
+
+async function orgCounts(db: OdDb) {
+  const rows = await db
+    .selectFrom('od_datasets')
+    .select(['office_id', (eb) => eb.fn.countAll<number>().as('n')])
+    .where('state', '=', 'active')
+    .where('status', '=', 'published')
+    .groupBy('office_id')
+    .execute();
+  return new Map(rows.map((r) => [r.office_id, Number(r.n)]));
+}
+
+READ.organization_list = async ({ db, params }) => {
+  const counts = await orgCounts(db);
+  const offices = await db.selectFrom('offices').selectAll().orderBy('slug').execute();
+  const all = boolParam(params, 'all_fields');
+  return offices.map((o) => (all ? orgDict(o, counts.get(o.id) ?? 0) : o.slug));
+};
+
+READ.organization_show = async (ctx) => {
+  const o = await findOffice(ctx.db, idParam(ctx.params));
+  if (!o) throw notFoundError('Organization');
+  const counts = await orgCounts(ctx.db);
+  const dict: Record<string, unknown> = orgDict(o, counts.get(o.id) ?? 0);
+  if (boolParam(ctx.params, 'include_datasets')) {
+    const r = await searchDatasets(ctx.db, { text: '', filters: [{ field: 'organization', values: [o.slug], negate: false }], sort: parseSort('name asc'), rows: 1000, start: 0, facets: [], facetLimit: 0, viewer: ctx.viewer, includePrivate: true });
+    dict.packages = await packageDicts(ctx, r.datasets);
+  }
+  return dict;
+};
+
+READ.group_list = async ({ db, params }) => {
+  const themes = await themeCounts(db);
+  const all = boolParam(params, 'all_fields');
+  return themes.map((t) => (all ? groupDict(t, t.count) : t.name));
+};
+
+READ.group_show = async (ctx) => {
+  const t = await findTheme(ctx.db, idParam(ctx.params));
+  if (!t) throw notFoundError('Group');
+  const counts = await themeCounts(ctx.db);
+  const dict: Record<string, unknown> = groupDict(t, counts.find((c) => c.name === t.name)?.count ?? 0);
+  if (boolParam(ctx.params, 'include_datasets')) {
+    const r = await searchDatasets(ctx.db, { text: '', filters: [{ field: 'groups', values: [t.name], negate: false }], sort: parseSort('name asc'), rows: 1000, start: 0, facets: [], facetLimit: 0, viewer: ctx.viewer, includePrivate: false });
+    dict.packages = await packageDicts(ctx, r.datasets);
+  }
+  return dict;
+};
+
+READ.tag_list = async ({ db, params }) => {
+  const tags = await allTags(db, params.query ? String(params.query) : undefined);
+  return boolParam(params, 'all_fields') ? tags.map((t) => ({ id: t, name: t, display_name: t, vocabulary_id: null })) : tags;
+};
+
+async function datastoreResource(ctx: ActionContext, resourceId: string) {
+  const r = await findResource(ctx.db, resourceId);
+  if (!r) throw notFoundError('Resource');
+  await visibleDataset(ctx, r.dataset_id);
+  const info = await datastoreInfo(ctx.db, r.id);
+  if (!info) throw notFoundError(`Resource "${r.id}" was not found in the DataStore`);
+  return info;
+}
+
+function jsonParam(p: Params, key: string): unknown {
+  const v = p[key];
+  if (typeof v !== 'string') return v;
+  const s = v.trim();
+  if (!s.startsWith('{') && !s.startsWith('[')) return v;
+  try {
+    return JSON.parse(s);
+  } catch {
+    throw validationError({ [key]: ['Cannot parse JSON'] });
+  }
+}
+
+READ.datastore_search = async (ctx) => {
+  const resourceId = idParam(ctx.params, 'resource_id');
+  const info = await datastoreResource(ctx, resourceId);
+  const filters = jsonParam(ctx.params, 'filters');
+  if (filters !== undefined && (typeof filters !== 'object' || filters === null || Array.isArray(filters))) throw validationError({ filters: ['Must be a JSON object'] });
+  const q = jsonParam(ctx.params, 'q');
+  try {
+    const r = await searchDatastore(ctx.db, resourceId, info.fields, {
+      filters: filters as Record<string, unknown> | undefined,
+      q: q as string | Record<string, string> | undefined,
+      fields: toList(ctx.params.fields),
+      sort: ctx.params.sort ? String(ctx.params.sort) : undefined,
+      limit: intParam(ctx.params, 'limit', 100, 32000),
+      offset: intParam(ctx.params, 'offset', 0, 100_000_000),
+      distinct: boolParam(ctx.params, 'distinct'),
+      includeTotal: boolParam(ctx.params, 'include_total', true),
+    });
+    const base = `/api/3/action/datastore_search?resource_id=${encodeURIComponent(resourceId)}`;
+    return {
+      include_total: boolParam(ctx.params, 'include_total', true),
+      resource_id: resourceId,
+      fields: r.fields,
+      records_format: 'objects',
+      records: r.records,
+      limit: r.limit,
+      offset: r.offset,
+      ...(r.total !== undefined ? { total: r.total, total_was_estimated: false } : {}),
+      ...(ctx.params.filters !== undefined ? { filters } : {}),
+      ...(ctx.params.q !== undefined ? { q } : {}),
+      ...(ctx.params.sort !== undefined ? { sort: String(ctx.params.sort) } : {}),
+      _links: { start: base, next: `${base}&offset=${r.offset + r.limit}` },
+    };
+  } catch (err) {
+    if (err instanceof DatastoreQueryError) throw validationError({ [err.field ?? 'query']: [err.message] });
+    throw err;
+  }
+};
+
+READ.datastore_search_sql = async (ctx) => {
+  const statement = ctx.params.sql;
+  if (typeof statement !== 'string' || !statement.trim()) throw validationError({ sql: ['Missing value'] });
+  try {
+    const r = await searchDatastoreSql(ctx.services, statement, async (table) => {
+      const res = await findResource(ctx.db, table);
+      if (!res) return false;
+      const d = await findDataset(ctx.db, res.dataset_id);
+      return !!d && (isPublic(d) || canEdit(ctx.viewer, d.office_id)) && !!(await datastoreInfo(ctx.db, res.id));
+    });
+    return { sql: statement, records: r.records, fields: r.fields, records_format: 'objects' };
+  } catch (err) {
+    if (err instanceof SqlGuardError) throw validationError({ query: [err.message] });
+    const e = err as { code?: string; message?: string };
+    if (e.code === '57014') throw validationError({ query: ['Query took too long (statement timeout)'] });
+    if (e.code && /^(42|22|25|0A)/.test(e.code)) throw validationError({ query: [e.message ?? 'Invalid query'] });
+    throw err;
+  }
+};
+
+// ---------- write actions ----------
+
+function writer(ctx: ActionContext) {
+  const u = ctx.request.user;
+  if (!u || ctx.request.authVia !== 'token') throw authError('an API token in the Authorization header is required');
+  return { user: u, actor: ctx.request.actor() };
+}
+
+WRITE.package_create = async (ctx) => {
+  const w = writer(ctx);
+  const d = await createPackage(ctx.services, w.actor, ctx.viewer, ctx.params);
+  return (await packageDicts(ctx, [d]))[0];
+};
+
+WRITE.package_update = async (ctx) => {
+  const w = writer(ctx);
+  const d = await updatePackage(ctx.services, w.actor, ctx.viewer, ctx.params, 'update');
+  return (await packageDicts(ctx, [d]))[0];
+};
+
+WRITE.package_patch = async (ctx) => {
+  const w = writer(ctx);
+  const current = await findDataset(ctx.db, idParam(ctx.params));
+  if (!current) throw notFoundError('Dataset');
+  const [dict] = await packageDicts(ctx, [current]);
+  const merged: Params = { ...dict, ...ctx.params, id: current.id };
+  if (ctx.params.resources === undefined) delete merged.resources;
+  const d = await updatePackage(ctx.services, w.actor, ctx.viewer, merged, 'patch');
+  return (await packageDicts(ctx, [d]))[0];
+};
+
+WRITE.package_delete = async (ctx) => {
+  const w = writer(ctx);
+  await deletePackage(ctx.services, w.actor, ctx.viewer, idParam(ctx.params));
+  return null;
+};
+
+WRITE.resource_create = async (ctx) => {
+  const w = writer(ctx);
+  const r = await createResource(ctx.services, w.actor, ctx.viewer, ctx.params, ctx.upload);
+  return resourceDict(r, ctx.services.config.baseUrl);
+};
+
+WRITE.resource_update = async (ctx) => {
+  const w = writer(ctx);
+  const r = await updateResourceAction(ctx.services, w.actor, ctx.viewer, ctx.params, ctx.upload, 'update');
+  return resourceDict(r, ctx.services.config.baseUrl);
+};
+
+WRITE.resource_patch = async (ctx) => {
+  const w = writer(ctx);
+  const r = await updateResourceAction(ctx.services, w.actor, ctx.viewer, ctx.params, ctx.upload, 'patch');
+  return resourceDict(r, ctx.services.config.baseUrl);
+};
+
+WRITE.resource_delete = async (ctx) => {
+  const w = writer(ctx);
+  await deleteResource(ctx.services, w.actor, ctx.viewer, idParam(ctx.params));
+  return null;
+};
+
+export const CKAN_ACTIONS = { read: Object.keys(READ), write: Object.keys(WRITE) };
+
+async function readParams(request: FastifyRequest): Promise<{ params: Params; upload?: Upload }> {
+  const params: Params = { ...((request.query as Params) ?? {}) };
+  if (request.method !== 'POST') return { params };
+  if (request.isMultipart()) {
+    let upload: Upload | undefined;
+    for await (const part of request.parts()) {
+      if (part.type === 'file') {
+        const data = await part.toBuffer();
+        if (part.fieldname === 'upload') upload = { data, filename: part.filename || 'upload', mimetype: part.mimetype };
+      } else params[part.fieldname] = part.value;
+    }
+    return { params, upload };
+  }
+  const body = request.body;
+  if (body && typeof body === 'object' && !Array.isArray(body)) Object.assign(params, body);
+  else if (body !== undefined && body !== null && body !== '') throw new CkanError(400, 'Bad Request', 'Bad request - JSON Error: request body must be a JSON object');
+  return { params };
+}
+
+/** A small LRU of serialised answers; entries of older catalogue versions age out. */
+class AnswerCache {
+  enabled = true;
+  private readonly entries = new Map<string, string>();
+  constructor(private readonly max: number) {}
+  get(key: string) {
+    const v = this.entries.get(key);
+    if (v !== undefined) {
+      this.entries.delete(key);
+      this.entries.set(key, v);
+    }
+    return v;
+  }
+  set(key: string, value: string) {
+    if (value.length > 1_000_000) return;
+    this.entries.set(key, value);
+    if (this.entries.size > this.max) this.entries.delete(this.entries.keys().next().value!);
+  }
+}
+
+export const cache = new AnswerCache(1000);
+
+/** The CKAN Action API v3 at /api/3/action/<action>, with CKAN's envelope and status codes. */
+export async function ckanApi(app: FastifyInstance) {
+  const services = app.services;
+  const help = (action: string) => `${services.config.baseUrl}/api/3/action/help_show?name=${action}`;
+
+  app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, request, reply: FastifyReply) => {
+    const action = (request.params as { action?: string })?.action ?? '';
+    let e: CkanError;
+    if (err instanceof CkanError) e = err;
+    else if (err.code === 'FST_REQ_FILE_TOO_LARGE' || err.code === 'FST_PARTS_LIMIT' || err.code === 'FST_FILES_LIMIT' || err.code === 'FST_ERR_CTP_BODY_TOO_LARGE')
+      e = new CkanError(413, 'Validation Error', 'Upload too large', { upload: [`The file is larger than the limit of ${services.config.uploadLimitBytes} bytes`] });
+    else if (err.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || err.code === 'FST_ERR_CTP_EMPTY_JSON_BODY') e = new CkanError(400, 'Bad Request', 'Bad request - JSON Error: could not parse the request body as JSON');
+    else if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') e = new CkanError(400, 'Bad Request', 'Bad request - unsupported content type');
+    else if (err.code === 'FST_CSRF_INVALID_TOKEN' || err.code === 'FST_CSRF_MISSING_SECRET') e = authError('missing or invalid CSRF token');
+    else if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) e = new CkanError(err.statusCode, 'Bad Request', err.message);
+    else {
+      request.log.error({ err }, 'CKAN action failed');
+      e = new CkanError(500, 'Internal Server Error', 'Internal server error');
+    }
+    return reply.code(e.status).type('application/json; charset=utf-8').send({ help: help(action), success: false, error: e.body() });
+  });
+
+  const handle = async (request: FastifyRequest, reply: FastifyReply) => {
+    const { action } = request.params as { action: string };
+    const read = Object.hasOwn(READ, action) ? READ[action] : undefined;
+    const write = Object.hasOwn(WRITE, action) ? WRITE[action] : undefined;
+    if (!read && !write) throw new CkanError(400, 'Bad Request', `Bad request - Action name not known: ${action}`);
+    if (write && request.method !== 'POST') throw new CkanError(400, 'Bad Request', 'Bad request - JSON Error: Invalid request. Please use POST method for your request');
+    const { params, upload } = await readParams(request);
+    const viewer = viewerOf(request.user);
+    const db = odDb(services);
+    const ctx: ActionContext = { services, db, params, viewer, request, upload };
+    // Anonymous reads of the heavy actions are cached under the catalogue's version number.
+    const cacheable = cache.enabled && !request.user && (action === 'package_search' || action === 'datastore_search');
+    let key = '';
+    if (cacheable) {
+      const v = await db.selectFrom('od_catalogue_version').select('version').where('id', '=', 1).executeTakeFirstOrThrow();
+      key = `${v.version}|${action}|${JSON.stringify(params)}`;
+      const hit = cache.get(key);
+      if (hit) return reply.type('application/json; charset=utf-8').send(hit);
+    }
+    const result = await (read ?? write)!(ctx);
+    const body = JSON.stringify({ help: help(action), success: true, result });
+    if (cacheable) cache.set(key, body);
+    return reply.type('application/json; charset=utf-8').send(body);
+  };
+  const config = { csrf: false as const };
+  app.get('/api/3/action/:action', { schema: { hide: true }, config }, handle);
+  app.post('/api/3/action/:action', { schema: { hide: true }, config }, handle);
+  app.get('/api/3', { schema: { hide: true } }, async () => ({ version: 3 }));
+}
+
+export const facetFieldsList = FACET_FIELDS;

@@ -1,0 +1,596 @@
+import { Readable, Transform, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import crypto from 'node:crypto';
+import { parse as csvParse, CsvError } from 'csv-parse';
+import chardet from 'chardet';
+import iconv from 'iconv-lite';
+import { from as copyFrom } from 'pg-copy-streams';
+import { sql } from 'kysely';
+import type { Services } from '../../core/services';
+import { odDb, type OdDb } from './store';
+import type { DictionaryField } from './tables';
+import { CKAN_TYPE, SQL_TYPE, cellProblem, columnNames, columnTypeFromCkan, detectDelimiter, paramCell, widen, type ColumnType } from './domain/tabular';
+import { guardSelect, SqlGuardError } from './domain/sql-guard';
+import { DATASTORE_READER } from './migrations/0001_open_data';
+
+/** A load that could not finish: the row (1-based, counting the header) and why. */
+export class LoadError extends Error {
+  constructor(
+    message: string,
+    readonly row: number | null,
+  ) {
+    super(row != null ? `Row ${row}: ${message}` : message);
+  }
+}
+
+export interface LoadResult {
+  /** Milliseconds spent streaming the rows in (COPY on PostgreSQL), for the benchmark. */
+  copyMs?: number;
+  rows: number;
+  fields: DictionaryField[];
+  encoding: string;
+  delimiter: string;
+}
+
+export interface LoadOptions {
+  /** The dictionary as the publisher edited it: `info.type_override` wins over inference. */
+  dictionary?: DictionaryField[];
+  /** Columns to index (CKAN's `indexes`), for fast filters on big tables. */
+  indexes?: string[];
+}
+
+const qi = (name: string) => '"' + name.replace(/"/g, '""') + '"';
+export const tableRef = (resourceId: string) => `datastore.${qi(resourceId)}`;
+
+async function readHead(open: () => Readable, bytes: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let n = 0;
+  const stream = open();
+  for await (const chunk of stream) {
+    const b = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk);
+    chunks.push(b);
+    n += b.length;
+    if (n >= bytes) break;
+  }
+  stream.destroy();
+  return Buffer.concat(chunks).subarray(0, bytes);
+}
+
+function isUtf8(buf: Buffer): boolean {
+  // A sample may end in the middle of a character: ignore an incomplete tail.
+  let end = buf.length;
+  for (let k = 1; k <= 3 && end - k >= 0; k++) {
+    const b = buf[end - k];
+    if ((b & 0xc0) === 0xc0) {
+      end -= k;
+      break;
+    }
+    if ((b & 0x80) === 0) break;
+  }
+  try {
+    new TextDecoder('utf-8', { fatal: true }).decode(buf.subarray(0, end));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** UTF-8 when the sample is valid UTF-8; otherwise what chardet says, Windows-1252 by default. */
+export function detectEncoding(sample: Buffer): string {
+  if (isUtf8(sample)) return 'utf-8';
+  const guess = (chardet.detect(sample) ?? '').toLowerCase();
+  if (guess === 'iso-8859-1' || guess === 'windows-1252' || !guess || guess === 'utf-8') return 'windows-1252';
+  return iconv.encodingExists(guess) ? guess : 'windows-1252';
+}
+
+/** Bytes → text; invalid UTF-8 stops the load with the line it is on. */
+function decoder(encoding: string): Transform {
+  let line = 1;
+  if (encoding === 'utf-8') {
+    const td = new TextDecoder('utf-8', { fatal: true });
+    return new Transform({
+      decodeStrings: true,
+      transform(chunk: Buffer, _enc, cb) {
+        try {
+          const text = td.decode(chunk, { stream: true });
+          line += countLines(text);
+          cb(null, text);
+        } catch {
+          const loose = new TextDecoder('utf-8').decode(chunk);
+          const at = loose.indexOf('\uFFFD');
+          cb(new LoadError('invalid UTF-8 byte sequence (mixed or mis-declared encoding)', line + countLines(loose.slice(0, Math.max(0, at)))));
+        }
+      },
+      flush(cb) {
+        try {
+          cb(null, td.decode());
+        } catch {
+          cb(new LoadError('file ends in the middle of a UTF-8 character', line));
+        }
+      },
+    });
+  }
+  if (encoding === 'windows-1252') {
+    return new Transform({
+      transform(chunk: Buffer, _enc, cb) {
+        cb(null, decodeWindows1252(chunk));
+      },
+    });
+  }
+  const dec = iconv.getDecoder(encoding);
+  return new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      cb(null, dec.write(chunk));
+    },
+    flush(cb) {
+      cb(null, dec.end() ?? '');
+    },
+  });
+}
+
+// Windows-1252 leaves five bytes undefined (0x81, 0x8D, 0x8F, 0x90, 0x9D); files declared
+// Latin-1 do contain them, so they keep their ISO-8859-1 meaning instead of becoming U+FFFD.
+const CP1252 = (() => {
+  const map = new Map<string, string>();
+  for (let b = 0x80; b <= 0x9f; b++) {
+    const c = iconv.decode(Buffer.from([b]), 'windows-1252');
+    if (c !== '\uFFFD') map.set(String.fromCharCode(b), c);
+  }
+  return map;
+})();
+
+/** Byte-per-character decoding: native latin1, then the 0x80–0x9F range remapped. */
+export function decodeWindows1252(buf: Buffer): string {
+  return buf.toString('latin1').replace(/[\x80-\x9f]/g, (c) => CP1252.get(c) ?? c);
+}
+
+function countLines(s: string) {
+  let n = 0;
+  for (let i = s.indexOf('\n'); i >= 0; i = s.indexOf('\n', i + 1)) n++;
+  return n;
+}
+
+function parser(delimiter: string) {
+  return csvParse({ delimiter, bom: true, skip_empty_lines: true, relax_column_count: false, relax_quotes: true, trim: false });
+}
+
+function asLoadError(err: unknown): Error {
+  if (err instanceof LoadError) return err;
+  if (err instanceof CsvError) {
+    const e = err as CsvError & { lines?: number; record?: string[] };
+    const reason =
+      e.code === 'CSV_RECORD_INCONSISTENT_FIELDS_LENGTH'
+        ? `has ${e.record?.length ?? '?'} fields where the header has a different number (ragged row)`
+        : e.message.replace(/^Invalid [^:]*: /, '');
+    return new LoadError(reason, e.lines ?? null);
+  }
+  return err instanceof Error ? err : new Error(String(err));
+}
+
+interface Plan {
+  encoding: string;
+  delimiter: string;
+  columns: string[];
+  types: ColumnType[];
+  rows: number;
+}
+
+/** First pass: encoding, delimiter, header, types, and every row checked, before anything is written. */
+async function plan(open: () => Readable, dictionary: DictionaryField[]): Promise<Plan> {
+  const head = await readHead(open, 64 * 1024);
+  if (!head.length) throw new LoadError('the file is empty', null);
+  const encoding = detectEncoding(head);
+  const sampleText = encoding === 'utf-8' ? head.toString('utf8') : encoding === 'windows-1252' ? decodeWindows1252(head) : iconv.decode(head, encoding);
+  const delimiter = detectDelimiter(sampleText);
+  let columns: string[] = [];
+  let types: Array<ColumnType | null> = [];
+  let overrides: Array<ColumnType | null> = [];
+  let rows = 0;
+  let line = 0;
+  await pipeline(
+    open(),
+    decoder(encoding),
+    parser(delimiter),
+    new Writable({
+      objectMode: true,
+      write(record: string[], _enc, cb) {
+        line++;
+        if (line === 1) {
+          columns = columnNames(record);
+          types = columns.map(() => null);
+          overrides = columns.map((c) => columnTypeFromCkan(dictionary.find((f) => f.id === c)?.info?.type_override));
+          return cb();
+        }
+        for (let i = 0; i < record.length; i++) {
+          const forced = overrides[i];
+          if (forced) {
+            const problem = cellProblem(forced, record[i]);
+            if (problem) return cb(new LoadError(`column "${columns[i]}": ${problem}`, line));
+          } else types[i] = widen(types[i], record[i]);
+        }
+        rows++;
+        cb();
+      },
+    }),
+  ).catch((err) => {
+    throw asLoadError(err);
+  });
+  if (!columns.length) throw new LoadError('no header row', null);
+  return { encoding, delimiter, columns, types: types.map((t, i) => overrides[i] ?? t ?? 'text'), rows };
+}
+
+function fieldsOf(p: Plan, dictionary: DictionaryField[]): DictionaryField[] {
+  return p.columns.map((id, i) => {
+    const prior = dictionary.find((f) => f.id === id);
+    return { id, type: CKAN_TYPE[p.types[i]], info: prior?.info ?? {} };
+  });
+}
+
+let readerRole: boolean | undefined;
+async function readerRoleUsable(db: OdDb): Promise<boolean> {
+  if (readerRole !== undefined) return readerRole;
+  const r = await sql<{ ok: boolean }>`
+    select pg_has_role(current_user, oid, 'MEMBER') as ok from pg_roles where rolname = ${DATASTORE_READER}`.execute(db);
+  readerRole = !!r.rows[0]?.ok;
+  return readerRole;
+}
+
+/**
+ * Loads a CSV into the DataStore table of a resource. The new table is built beside the old
+ * one in one transaction and swapped in at the end: a failed load leaves the old table as it was.
+ */
+export async function loadDatastore(services: Services, resourceId: string, open: () => Readable, opts: LoadOptions = {}): Promise<LoadResult> {
+  if (services.database.engine === 'postgres' && services.database.pool) return loadWithCopy(services, resourceId, open, opts);
+  const db = odDb(services);
+  const dictionary = opts.dictionary ?? [];
+  const p = await plan(open, dictionary);
+  const fields = fieldsOf(p, dictionary);
+  const tmp = `load_${crypto.randomBytes(6).toString('hex')}`;
+  const columnsSql = p.columns.map((c, i) => `${qi(c)} ${SQL_TYPE[p.types[i]]}`).join(', ');
+  const create = `create table datastore.${qi(tmp)} ("_id" integer generated by default as identity, ${columnsSql})`;
+  const indexes = (opts.indexes ?? []).filter((c) => p.columns.includes(c));
+  const finish = [
+    `alter table datastore.${qi(tmp)} add primary key ("_id")`,
+    ...indexes.map((c, i) => `create index ${qi(`${tmp}_i${i}`)} on datastore.${qi(tmp)} (${qi(c)}, "_id")`),
+    `drop table if exists ${tableRef(resourceId)}`,
+    `alter table datastore.${qi(tmp)} rename to ${qi(resourceId)}`,
+  ];
+  const grant = (await readerRoleUsable(db)) ? `grant select on ${tableRef(resourceId)} to ${DATASTORE_READER}` : null;
+  const meta = {
+    resource_id: resourceId,
+    fields: JSON.stringify(fields),
+    row_count: p.rows,
+    encoding: p.encoding,
+    delimiter: p.delimiter,
+    loaded_at: new Date(),
+  };
+
+  const records = () =>
+    open()
+      .pipe(decoder(p.encoding))
+      .pipe(parser(p.delimiter));
+
+  await db.transaction().execute(async (trx) => {
+    await sql.raw(create).execute(trx);
+    const batchSize = Math.max(1, Math.min(1000, Math.floor(30000 / p.columns.length)));
+    const insertPrefix = `insert into datastore.${qi(tmp)} (${p.columns.map(qi).join(', ')}) values `;
+    let batch: string[][] = [];
+    const flush = async () => {
+      if (!batch.length) return;
+      const rowsSql = batch.map((r) => sql`(${sql.join(r.map((v, i) => sql`${paramCell(p.types[i], v)}`))})`);
+      await sql`${sql.raw(insertPrefix)}${sql.join(rowsSql)}`.execute(trx);
+      batch = [];
+    };
+    let first = true;
+    try {
+      for await (const record of records()) {
+        if (first) {
+          first = false;
+          continue;
+        }
+        batch.push(record as string[]);
+        if (batch.length >= batchSize) await flush();
+      }
+      await flush();
+    } catch (err) {
+      throw asLoadError(err);
+    }
+    for (const s of finish) await sql.raw(s).execute(trx);
+    if (grant) await sql.raw(grant).execute(trx);
+    await trx
+      .insertInto('od_datastore')
+      .values(meta)
+      .onConflict((oc) =>
+        oc.column('resource_id').doUpdateSet((eb) => ({
+          fields: eb.ref('excluded.fields'),
+          row_count: eb.ref('excluded.row_count'),
+          encoding: eb.ref('excluded.encoding'),
+          delimiter: eb.ref('excluded.delimiter'),
+          loaded_at: eb.ref('excluded.loaded_at'),
+        })),
+      )
+      .execute();
+    await trx.updateTable('od_resources').set({ datastore_active: true, fields: meta.fields }).where('id', '=', resourceId).execute();
+  });
+  return { rows: p.rows, fields, encoding: p.encoding, delimiter: p.delimiter };
+}
+
+/** Passes bytes through unchanged after checking they are valid UTF-8 (COPY reads them as such). */
+function utf8Check(): Transform {
+  const td = new TextDecoder('utf-8', { fatal: true });
+  let line = 1;
+  return new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      try {
+        td.decode(chunk, { stream: true });
+        for (let i = chunk.indexOf(10); i >= 0; i = chunk.indexOf(10, i + 1)) line++;
+        cb(null, chunk);
+      } catch {
+        const loose = new TextDecoder('utf-8').decode(chunk);
+        cb(new LoadError('invalid UTF-8 byte sequence (mixed or mis-declared encoding)', line + countLines(loose.slice(0, Math.max(0, loose.indexOf('\uFFFD'))))));
+      }
+    },
+  });
+}
+
+function copyLoadError(err: unknown): Error {
+  if (err instanceof LoadError) return err;
+  const e = err as { code?: string; message?: string; where?: string };
+  const line = /line (\d+)/.exec(e.where ?? '')?.[1];
+  if (e.code && /^(22|42)/.test(e.code) && line) {
+    const reason = /extra data after last expected column|missing data for column/.test(e.message ?? '') ? `${e.message} (ragged row)` : (e.message ?? 'invalid row');
+    return new LoadError(reason, Number(line));
+  }
+  if (e.code && /^22/.test(e.code)) return new LoadError(e.message ?? 'invalid data', null);
+  return err instanceof Error ? err : new Error(String(err));
+}
+
+/**
+ * PostgreSQL: PostgreSQL itself parses the CSV (COPY into a text table, streamed), checks each
+ * column against the type the first rows suggest in one scan, and converts them in one rewrite.
+ * Node only detects the encoding and delimiter, and re-encodes to UTF-8 when needed.
+ */
+async function loadWithCopy(services: Services, resourceId: string, open: () => Readable, opts: LoadOptions): Promise<LoadResult> {
+  const db = odDb(services);
+  const dictionary = opts.dictionary ?? [];
+  const head = await readHead(open, 256 * 1024);
+  if (!head.length) throw new LoadError('the file is empty', null);
+  const encoding = detectEncoding(head);
+  const sampleText = encoding === 'utf-8' ? head.toString('utf8') : encoding === 'windows-1252' ? decodeWindows1252(head) : iconv.decode(head, encoding);
+  const delimiter = detectDelimiter(sampleText);
+  // The sample (minus a possibly cut last line) gives the header and candidate types.
+  const sample: string[][] = [];
+  await pipeline(
+    Readable.from([sampleText.slice(0, Math.max(sampleText.lastIndexOf('\n'), 0) || sampleText.length)]),
+    csvParse({ delimiter, bom: true, skip_empty_lines: true, relax_column_count: true, relax_quotes: true, to: 2000 }),
+    new Writable({
+      objectMode: true,
+      write(r: string[], _e, cb) {
+        sample.push(r);
+        cb();
+      },
+    }),
+  ).catch((err) => {
+    throw asLoadError(err);
+  });
+  if (!sample.length) throw new LoadError('no header row', null);
+  const columns = columnNames(sample[0]);
+  const overrides = columns.map((c) => columnTypeFromCkan(dictionary.find((f) => f.id === c)?.info?.type_override));
+  const guess: ColumnType[] = columns.map((_, i) => {
+    if (overrides[i]) return overrides[i]!;
+    let t: ColumnType | null = null;
+    for (const r of sample.slice(1)) t = widen(t, r[i] ?? '');
+    return t ?? 'text';
+  });
+  const tmp = `load_${crypto.randomBytes(6).toString('hex')}`;
+  const table = `datastore.${qi(tmp)}`;
+  const grant = (await readerRoleUsable(db)) ? `grant select on ${tableRef(resourceId)} to ${DATASTORE_READER}` : null;
+  const client = await services.database.pool!.connect();
+  try {
+    await client.query('begin');
+    const delim = delimiter === '\t' ? "E'\\t'" : `'${delimiter}'`;
+    // COPY straight into the types the first rows suggest. When a later row disagrees, PostgreSQL
+    // names the column: demote it (int → numeric → text, date → timestamp → text) and stream again.
+    const types = [...guess];
+    let rows = 0;
+    const copyStart = Date.now();
+    for (let attempt = 0; ; attempt++) {
+      await client.query('savepoint attempt');
+      await client.query(`create table ${table} ("_id" integer generated by default as identity, ${columns.map((c, i) => `${qi(c)} ${SQL_TYPE[types[i]]}`).join(', ')})`);
+      const copy = client.query(copyFrom(`copy ${table} (${columns.map(qi).join(', ')}) from stdin with (format csv, header true, delimiter ${delim}, encoding 'UTF8')`));
+      const source = open();
+      try {
+        await pipeline(
+          encoding === 'utf-8'
+            ? [source, utf8Check(), copy]
+            : [
+                source,
+                decoder(encoding),
+                new Transform({
+                  transform(chunk: string | Buffer, _e, cb) {
+                    cb(null, Buffer.from(String(chunk), 'utf8'));
+                  },
+                }),
+                copy,
+              ],
+        );
+        rows = Number(copy.rowCount ?? 0);
+        break;
+      } catch (err) {
+        const e = err as { code?: string; where?: string };
+        const m = /, column (.+?): /.exec(e.where ?? '');
+        const i = m ? columns.indexOf(m[1]) : -1;
+        const typeError = !!e.code && ['22P02', '22003', '22007', '22008', '22P05'].includes(e.code);
+        if (!typeError || i < 0 || types[i] === 'text' || attempt > columns.length * 2) throw copyLoadError(err);
+        if (overrides[i]) throw new LoadError(`column "${columns[i]}" is not ${types[i]} as the data dictionary says`, Number(/line (\d+)/.exec(e.where ?? '')?.[1] ?? 0) || null);
+        await client.query('rollback to savepoint attempt');
+        types[i] = types[i] === 'int' ? 'numeric' : types[i] === 'date' ? 'timestamp' : 'text';
+      }
+    }
+    const copyMs = Date.now() - copyStart;
+    const indexes = (opts.indexes ?? []).filter((c) => columns.includes(c));
+    await client.query(`alter table ${table} add primary key ("_id")`);
+    for (const [i, c] of indexes.entries()) await client.query(`create index ${qi(`${tmp}_i${i}`)} on ${table} (${qi(c)}, "_id")`);
+    await client.query(`drop table if exists ${tableRef(resourceId)}`);
+    await client.query(`alter table ${table} rename to ${qi(resourceId)}`);
+    if (grant) await client.query(grant);
+    const fields: DictionaryField[] = columns.map((id, i) => ({ id, type: CKAN_TYPE[types[i]], info: dictionary.find((f) => f.id === id)?.info ?? {} }));
+    const json = JSON.stringify(fields);
+    await client.query(
+      `insert into od_datastore (resource_id, fields, row_count, encoding, delimiter, loaded_at) values ($1, $2, $3, $4, $5, now())
+       on conflict (resource_id) do update set fields = excluded.fields, row_count = excluded.row_count, encoding = excluded.encoding,
+       delimiter = excluded.delimiter, loaded_at = excluded.loaded_at`,
+      [resourceId, json, rows, encoding, delimiter],
+    );
+    await client.query('update od_resources set datastore_active = true, fields = $2 where id = $1', [resourceId, json]);
+    await client.query('commit');
+    return { rows, fields, encoding, delimiter, copyMs };
+  } catch (err) {
+    await client.query('rollback').catch(() => {});
+    throw err;
+  } finally {
+    client.release();
+  }
+}
+
+export async function dropDatastore(db: OdDb, resourceId: string) {
+  await db.transaction().execute(async (trx) => {
+    await sql.raw(`drop table if exists ${tableRef(resourceId)}`).execute(trx);
+    await trx.deleteFrom('od_datastore').where('resource_id', '=', resourceId).execute();
+    await trx.updateTable('od_resources').set({ datastore_active: false }).where('id', '=', resourceId).execute();
+  });
+}
+
+// ---------- datastore_search ----------
+
+export class DatastoreQueryError extends Error {
+  constructor(
+    message: string,
+    readonly field?: string,
+  ) {
+    super(message);
+  }
+}
+
+export interface DatastoreSearch {
+  filters?: Record<string, unknown>;
+  q?: string | Record<string, string>;
+  fields?: string[];
+  sort?: string;
+  limit?: number;
+  offset?: number;
+  distinct?: boolean;
+  includeTotal?: boolean;
+}
+
+export interface DatastoreResult {
+  fields: Array<{ id: string; type: string; info?: DictionaryField['info'] }>;
+  records: Record<string, unknown>[];
+  total?: number;
+  limit: number;
+  offset: number;
+}
+
+export function toList(v: unknown): string[] | undefined {
+  if (v == null || v === '') return undefined;
+  if (Array.isArray(v)) return v.map(String);
+  return String(v)
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+}
+
+export async function searchDatastore(db: OdDb, resourceId: string, dictionary: DictionaryField[], s: DatastoreSearch): Promise<DatastoreResult> {
+  const all = [{ id: '_id', type: 'int' } as DictionaryField, ...dictionary];
+  const known = new Map(all.map((f) => [f.id, f]));
+  const typeOf = (c: string) => columnTypeFromCkan(known.get(c)?.type) ?? 'text';
+  const chosen = s.fields?.length ? s.fields : all.map((f) => f.id);
+  for (const f of chosen) if (!known.has(f)) throw new DatastoreQueryError(`field "${f}" not in the table`, 'fields');
+  const where: ReturnType<typeof sql>[] = [];
+  for (const [col, raw] of Object.entries(s.filters ?? {})) {
+    if (!known.has(col)) throw new DatastoreQueryError(`field "${col}" not in the table`, 'filters');
+    const values = (Array.isArray(raw) ? raw : [raw]).map((v) => (v == null ? null : String(v)));
+    const t = typeOf(col);
+    for (const v of values) if (v != null && cellProblem(t, v)) throw new DatastoreQueryError(`filter on "${col}": ${cellProblem(t, v)}`, 'filters');
+    // A single value uses "=" so that an index on (column, _id) also gives the page order.
+    where.push(values.length === 1 ? sql`${sql.ref(col)} = ${values[0]}::${sql.raw(SQL_TYPE[t])}` : sql`${sql.ref(col)} = any(${values}::${sql.raw(SQL_TYPE[t])}[])`);
+  }
+  if (typeof s.q === 'string' && s.q.trim()) {
+    where.push(sql`immutable_unaccent(t::text) ilike immutable_unaccent(${'%' + s.q.trim().replace(/[%_\\]/g, '\\$&') + '%'})`);
+  } else if (s.q && typeof s.q === 'object') {
+    for (const [col, text] of Object.entries(s.q)) {
+      if (!known.has(col)) throw new DatastoreQueryError(`field "${col}" not in the table`, 'q');
+      where.push(sql`immutable_unaccent(${sql.ref(col)}::text) ilike immutable_unaccent(${'%' + String(text).replace(/[%_\\]/g, '\\$&') + '%'})`);
+    }
+  }
+  const order: ReturnType<typeof sql>[] = [];
+  for (const part of (s.sort ?? '').split(',').map((x) => x.trim()).filter(Boolean)) {
+    const m = /^"?([^"]+?)"?(?:\s+(asc|desc))?(?:\s+nulls\s+(first|last))?$/i.exec(part);
+    if (!m || !known.has(m[1])) throw new DatastoreQueryError(`cannot sort by "${part}"`, 'sort');
+    order.push(sql`${sql.ref(m[1])} ${sql.raw((m[2] ?? 'asc').toLowerCase())}${m[3] ? sql.raw(` nulls ${m[3].toLowerCase()}`) : sql``}`);
+  }
+  if (!order.length && !s.distinct) order.push(sql`"_id" asc`);
+  const limit = Math.max(0, Math.min(32000, s.limit ?? 100));
+  const offset = Math.max(0, s.offset ?? 0);
+  const from = sql.raw(`${tableRef(resourceId)} t`);
+  const whereSql = where.length ? sql`where ${sql.join(where, sql` and `)}` : sql``;
+  const cols = sql.join(chosen.map((c) => sql.ref(c)));
+  const select = s.distinct ? sql`select distinct ${cols}` : sql`select ${cols}`;
+  const orderSql = order.length ? sql`order by ${sql.join(order)}` : s.distinct ? sql`order by 1` : sql``;
+  const records = await sql<Record<string, unknown>>`${select} from ${from} ${whereSql} ${orderSql} limit ${limit} offset ${offset}`.execute(db);
+  let total: number | undefined;
+  if (s.includeTotal !== false) {
+    const c = s.distinct
+      ? await sql<{ n: number }>`select count(*)::int as n from (select distinct ${cols} from ${from} ${whereSql}) x`.execute(db)
+      : await sql<{ n: number }>`select count(*)::int as n from ${from} ${whereSql}`.execute(db);
+    total = Number(c.rows[0].n);
+  }
+  return {
+    fields: chosen.map((c) => known.get(c)!).map((f) => ({ id: f.id, type: f.type, ...(f.info && Object.values(f.info).some(Boolean) ? { info: f.info } : {}) })),
+    records: records.rows.map(normaliseRecord),
+    total,
+    limit,
+    offset,
+  };
+}
+
+function normaliseRecord(r: Record<string, unknown>) {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(r)) out[k] = v instanceof Date ? v.toISOString().replace(/\.000Z$|Z$/, '') : v;
+  return out;
+}
+
+// ---------- datastore_search_sql ----------
+
+export const SQL_TIMEOUT_MS = 5000;
+
+/**
+ * Runs one guarded SELECT: READ ONLY transaction, statement timeout, search_path limited to
+ * the datastore schema and, on PostgreSQL, the reader role that can read nothing else.
+ */
+export async function searchDatastoreSql(services: Services, statement: string, tableAllowed: (id: string) => Promise<boolean>): Promise<{ records: Record<string, unknown>[]; fields: Array<{ id: string; type: string }> }> {
+  const guarded = guardSelect(statement);
+  for (const t of guarded.tables) {
+    if (!(await tableAllowed(t))) throw new SqlGuardError(`"${t}" is not a DataStore table`);
+  }
+  const db = odDb(services);
+  const useRole = services.database.engine === 'postgres' && (await readerRoleUsable(db));
+  const rows = await db.transaction().execute(async (trx) => {
+    await sql`set transaction read only`.execute(trx);
+    await sql.raw(`set local statement_timeout = ${SQL_TIMEOUT_MS}`).execute(trx);
+    await sql`set local search_path = datastore`.execute(trx);
+    if (useRole) await sql.raw(`set local role ${DATASTORE_READER}`).execute(trx);
+    const r = await sql<Record<string, unknown>>`${sql.raw(guarded.sql)}`.execute(trx);
+    return r.rows.slice(0, 32000);
+  });
+  const first = rows[0] ?? {};
+  const fields = Object.keys(first).map((id) => {
+    const v = first[id];
+    const type = typeof v === 'number' ? 'numeric' : typeof v === 'boolean' ? 'bool' : v instanceof Date ? 'timestamp' : 'text';
+    return { id, type };
+  });
+  return { records: rows.map(normaliseRecord), fields };
+}
+
+export { SqlGuardError };
+export const readableFrom = (buf: Buffer) => () => Readable.from([buf]);

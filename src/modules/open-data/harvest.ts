@@ -1,0 +1,327 @@
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Services } from '../../core/services';
+import type { CliCommand } from '../../core/manifest';
+import { systemActor } from '../../core/audit';
+import { odDb, upsertTheme, type OdDb } from './store';
+import { coreDb } from './store';
+import { parseDictionary } from './ckan';
+import type { DatasetStatus } from './tables';
+
+/**
+ * Harvesting in: a CKAN portal (through its Action API), a data.json catalogue, or a folder of
+ * package_show results. Every dataset carries a fingerprint of what it was harvested from, so
+ * that a second run over the same source changes nothing.
+ */
+export interface HarvestReport {
+  created: number;
+  updated: number;
+  unchanged: number;
+  offices: number;
+  themes: number;
+  errors: string[];
+}
+
+type Dict = Record<string, any>;
+
+const slugify = (s: string) =>
+  s
+    .normalize('NFD')
+    .replace(/[\u0300-\u036f]/g, '')
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '-')
+    .replace(/^-+|-+$/g, '')
+    .slice(0, 90) || 'sin-nombre';
+
+function extrasMap(extras: unknown): Map<string, string> {
+  const m = new Map<string, string>();
+  if (Array.isArray(extras)) for (const e of extras) if (e && typeof e.key === 'string') m.set(e.key, e.value == null ? '' : String(e.value));
+  return m;
+}
+
+function date(v: unknown): Date | null {
+  if (!v || v === 'None') return null;
+  const s = String(v);
+  // CKAN writes naive timestamps in UTC.
+  const d = new Date(/[zZ]|[+-]\d\d:?\d\d$/.test(s) || !/T/.test(s) ? s : `${s}Z`);
+  return Number.isNaN(d.getTime()) ? null : d;
+}
+
+function list(v: unknown): string[] {
+  if (Array.isArray(v)) return v.map(String);
+  if (typeof v === 'string' && v.trim().startsWith('[')) {
+    try {
+      const a = JSON.parse(v);
+      return Array.isArray(a) ? a.map(String) : [];
+    } catch {
+      return [];
+    }
+  }
+  return typeof v === 'string' && v && v !== 'None' ? [v] : [];
+}
+
+const clean = (v: unknown) => (v == null || v === 'None' ? '' : String(v));
+
+/** data.json (Argentina's profile) → the package dicts the rest of the harvester reads. */
+export function dataJsonToPackages(catalog: Dict): Dict[] {
+  const themes = new Map<string, Dict>((catalog.themeTaxonomy ?? []).map((t: Dict) => [t.id, t]));
+  return (catalog.dataset ?? []).map((ds: Dict) => ({
+    id: ds.identifier,
+    name: slugify(ds.identifier && /^[a-z0-9_-]+$/.test(ds.identifier) ? ds.identifier : ds.title ?? ds.identifier),
+    title: ds.title,
+    notes: ds.description,
+    license_id: ds.license ?? '',
+    author: ds.publisher?.name ?? '',
+    author_email: ds.publisher?.mbox ?? '',
+    maintainer: ds.contactPoint?.fn ?? '',
+    maintainer_email: (ds.contactPoint?.hasEmail ?? '').replace(/^mailto:/, ''),
+    url: ds.landingPage ?? '',
+    metadata_created: ds.issued,
+    metadata_modified: ds.modified ?? ds.issued,
+    organization: { name: slugify(ds.publisher?.name ?? 'sin-organizacion'), title: ds.publisher?.name ?? 'Sin organización' },
+    groups: (ds.theme ?? []).map((id: string) => ({ name: slugify(themes.get(id)?.label ?? id), title: themes.get(id)?.label ?? id, description: themes.get(id)?.description ?? '' })),
+    tags: (ds.keyword ?? []).map((k: string) => ({ name: k })),
+    extras: [
+      { key: 'accrualPeriodicity', value: ds.accrualPeriodicity ?? '' },
+      { key: 'issued', value: ds.issued ?? '' },
+      { key: 'modified', value: ds.modified ?? '' },
+      { key: 'temporal', value: ds.temporal ?? '' },
+      { key: 'spatial', value: Array.isArray(ds.spatial) ? ds.spatial.join(',') : (ds.spatial ?? '') },
+      { key: 'language', value: JSON.stringify(ds.language ?? []) },
+      { key: 'superTheme', value: JSON.stringify(ds.superTheme ?? []) },
+    ],
+    resources: (ds.distribution ?? []).map((r: Dict) => ({
+      id: r.identifier,
+      name: r.title,
+      description: r.description ?? '',
+      format: r.format ?? '',
+      url: r.downloadURL ?? r.accessURL ?? '',
+      size: r.byteSize ?? null,
+      mimetype: r.mediaType ?? null,
+      created: r.issued,
+      last_modified: r.modified,
+      attributesDescription: (r.field ?? []).map((f: Dict) => ({ title: f.title, type: f.type, description: f.description, units: f.units })),
+    })),
+  }));
+}
+
+interface Caches {
+  offices: Map<string, number>;
+  themes: Set<string>;
+  /** Every dataset's id and source by name, read once: most packages need no lookup then. */
+  datasets: Map<string, { id: string; source: string | null }>;
+}
+
+async function ensureOffice(db: OdDb, org: Dict | undefined, caches: Caches, report: HarvestReport): Promise<number> {
+  const slug = slugify(clean(org?.name) || clean(org?.title) || 'sin-organizacion');
+  const cached = caches.offices.get(slug);
+  if (cached) return cached;
+  let office = await db.selectFrom('offices').select('id').where('slug', '=', slug).executeTakeFirst();
+  if (!office) {
+    office = await db
+      .insertInto('offices')
+      .values({ slug, name: clean(org?.title) || slug, kind: 'other', description: clean(org?.description) })
+      .returning('id')
+      .executeTakeFirstOrThrow();
+    report.offices++;
+  }
+  caches.offices.set(slug, office.id);
+  return office.id;
+}
+
+async function ensureThemes(db: OdDb, groups: Dict[], caches: Caches, report: HarvestReport): Promise<string[]> {
+  const names: string[] = [];
+  for (const g of groups ?? []) {
+    const name = slugify(clean(g.name) || clean(g.title));
+    if (!caches.themes.has(name)) {
+      const exists = await db.selectFrom('od_themes').select('name').where('name', '=', name).executeTakeFirst();
+      if (!exists) {
+        await upsertTheme(db, { id: clean(g.id) || undefined, name, title: clean(g.title) || clean(g.display_name) || name, description: clean(g.description), image_url: clean(g.image_display_url) });
+        report.themes++;
+      }
+      caches.themes.add(name);
+    }
+    names.push(name);
+  }
+  return [...new Set(names)];
+}
+
+const DCAT_KEYS = new Set(['accrualPeriodicity', 'issued', 'modified', 'temporal', 'spatial', 'language']);
+
+async function harvestPackage(services: Services, db: OdDb, pkg: Dict, origin: string, caches: Caches, report: HarvestReport) {
+  const fingerprint = crypto.createHash('sha256').update(JSON.stringify(pkg)).digest('hex').slice(0, 32);
+  const source = `harvest:${origin}#${fingerprint}`;
+  const name = slugify(clean(pkg.name) || clean(pkg.title));
+  const existing = caches.datasets.get(name);
+  if (existing && existing.source === source) {
+    report.unchanged++;
+    return;
+  }
+  if (existing && !(existing.source ?? '').startsWith(`harvest:${origin}#`)) {
+    report.errors.push(`${name}: a dataset with this name exists and was not harvested from ${origin}; skipped`);
+    return;
+  }
+  const officeId = await ensureOffice(db, pkg.organization, caches, report);
+  const themes = await ensureThemes(db, pkg.groups ?? [], caches, report);
+  const extras = extrasMap(pkg.extras);
+  const status: DatasetStatus = pkg.private === true ? 'draft' : 'published';
+  const values = {
+    name,
+    title: clean(pkg.title) || name,
+    notes: clean(pkg.notes),
+    office_id: officeId,
+    status,
+    state: 'active' as const,
+    license_id: clean(pkg.license_id),
+    license_title: clean(pkg.license_title),
+    license_url: clean(pkg.license_url).trim(),
+    author: clean(pkg.author),
+    author_email: clean(pkg.author_email),
+    maintainer: clean(pkg.maintainer),
+    maintainer_email: clean(pkg.maintainer_email),
+    url: clean(pkg.url),
+    version: clean(pkg.version),
+    accrual_periodicity: clean(extras.get('accrualPeriodicity')),
+    temporal: clean(extras.get('temporal')),
+    spatial: clean(extras.get('spatial')),
+    language: list(extras.get('language')),
+    issued: date(extras.get('issued')),
+    modified: date(extras.get('modified')),
+    tags: [...new Set<string>((pkg.tags ?? []).map((t: Dict | string) => (typeof t === 'string' ? t : clean(t.name))).filter(Boolean))],
+    themes,
+    extras: JSON.stringify([...extras].filter(([k]) => !DCAT_KEYS.has(k)).map(([key, value]) => ({ key, value }))),
+    source,
+    metadata_created: date(pkg.metadata_created) ?? new Date(),
+    metadata_modified: date(pkg.metadata_modified) ?? new Date(),
+  };
+  const savedId = await db.transaction().execute(async (trx) => {
+    let id: string;
+    if (existing) {
+      id = existing.id;
+      await trx.updateTable('od_datasets').set(values).where('id', '=', id).execute();
+      await trx.deleteFrom('od_resources').where('dataset_id', '=', id).where('url_type', 'is', null).execute();
+      report.updated++;
+    } else {
+      const taken = pkg.id ? await trx.selectFrom('od_datasets').select('id').where('id', '=', String(pkg.id)).executeTakeFirst() : undefined;
+      id = pkg.id && !taken ? String(pkg.id) : crypto.randomUUID();
+      await trx.insertInto('od_datasets').values({ id, ...values }).execute();
+      report.created++;
+    }
+    const resources = (pkg.resources ?? []) as Dict[];
+    const present = new Set(existing ? (await trx.selectFrom('od_resources').select('id').where('dataset_id', '=', id).execute()).map((r) => r.id) : []);
+    const wanted = resources.map((r) => clean(r.id)).filter(Boolean);
+    // Resource ids are global: one taken by another portal's dataset gets a fresh id here.
+    const taken = new Set(
+      wanted.length ? (await trx.selectFrom('od_resources').select('id').where('id', 'in', wanted).where('dataset_id', '!=', id).execute()).map((r) => r.id) : [],
+    );
+    const rows = [];
+    for (const [i, r] of resources.entries()) {
+      let rid = clean(r.id) || crypto.randomUUID();
+      if (present.has(rid)) continue; // an uploaded file that replaced the link stays
+      if (taken.has(rid)) rid = crypto.randomUUID();
+      const known = new Set(['id', 'package_id', 'name', 'description', 'format', 'mimetype', 'url', 'size', 'hash', 'position', 'state', 'created', 'last_modified', 'attributesDescription', 'datastore_active', 'url_type', 'revision_id', 'cache_url', 'cache_last_updated', 'mimetype_inner', 'resource_type']);
+      const rExtras = Object.fromEntries(Object.entries(r).filter(([k, v]) => !known.has(k) && v != null && v !== ''));
+      rows.push({
+        id: rid,
+        dataset_id: id,
+        position: i,
+        name: clean(r.name),
+        description: clean(r.description),
+        format: clean(r.format).toUpperCase(),
+        mimetype: r.mimetype ? String(r.mimetype) : null,
+        url: clean(r.url),
+        url_type: null,
+        file_id: null,
+        size: r.size != null && Number.isFinite(Number(r.size)) ? Number(r.size) : null,
+        hash: clean(r.hash),
+        state: 'active',
+        fields: JSON.stringify(parseDictionary(r.attributesDescription ?? r.fields)),
+        extras: JSON.stringify(rExtras),
+        created: date(r.created) ?? new Date(),
+        last_modified: date(r.last_modified),
+      });
+    }
+    if (rows.length) {
+      await trx.insertInto('od_resources').values(rows).execute();
+      await trx
+        .insertInto('od_resource_versions')
+        .values(rows.map((r) => ({ resource_id: r.id, version: 1, file_id: null, url: r.url, format: r.format, size: r.size, hash: r.hash })))
+        .onConflict((oc) => oc.columns(['resource_id', 'version']).doNothing())
+        .execute();
+    }
+    await services.audit.record(systemActor, { action: existing ? 'dataset.harvest.update' : 'dataset.harvest.create', subjectType: 'dataset', subjectId: id, officeId, details: { origin, name } }, coreDb(trx));
+    return id;
+  });
+  caches.datasets.set(name, { id: savedId, source });
+}
+
+async function fetchJson(url: string, init?: RequestInit): Promise<Dict> {
+  const res = await fetch(url, { ...init, signal: AbortSignal.timeout(60_000) });
+  if (!res.ok) throw new Error(`${url}: HTTP ${res.status}`);
+  return (await res.json()) as Dict;
+}
+
+/** Reads every package of a source, whichever of the three kinds it is. */
+export async function* readSource(source: string): AsyncGenerator<Dict> {
+  if (/^https?:\/\//.test(source)) {
+    if (/\.json($|\?)/.test(source) && !/\/api\/3\//.test(source)) {
+      yield* dataJsonToPackages(await fetchJson(source));
+      return;
+    }
+    const base = source.replace(/\/+$/, '').replace(/\/api\/3(\/action)?$/, '');
+    const rows = 100;
+    for (let start = 0; start < 1_000_000; start += rows) {
+      const page = await fetchJson(`${base}/api/3/action/package_search?rows=${rows}&start=${start}&sort=name%20asc`);
+      if (!page.success) throw new Error(`${base}: package_search failed`);
+      for (const p of page.result.results as Dict[]) yield p;
+      if (start + rows >= page.result.count) break;
+    }
+    return;
+  }
+  const stat = fs.statSync(source);
+  if (stat.isDirectory()) {
+    for (const f of fs.readdirSync(source).filter((n) => n.endsWith('.json')).sort()) {
+      const doc = JSON.parse(fs.readFileSync(path.join(source, f), 'utf8'));
+      yield doc.result && doc.success !== undefined ? doc.result : doc;
+    }
+    return;
+  }
+  const doc = JSON.parse(fs.readFileSync(source, 'utf8'));
+  if (Array.isArray(doc.dataset)) yield* dataJsonToPackages(doc);
+  else if (doc.result && Array.isArray(doc.result.results)) yield* doc.result.results;
+  else yield doc.result ?? doc;
+}
+
+export async function harvest(services: Services, source: string, opts: { origin?: string; onProgress?: (n: number) => void } = {}): Promise<HarvestReport> {
+  const db = odDb(services);
+  const origin = opts.origin ?? (/^https?:/.test(source) ? new URL(source).host : path.basename(path.resolve(source)));
+  const report: HarvestReport = { created: 0, updated: 0, unchanged: 0, offices: 0, themes: 0, errors: [] };
+  const known = await db.selectFrom('od_datasets').select(['id', 'name', 'source']).execute();
+  const caches: Caches = { offices: new Map(), themes: new Set(), datasets: new Map(known.map((d) => [d.name, { id: d.id, source: d.source }])) };
+  let n = 0;
+  for await (const pkg of readSource(source)) {
+    try {
+      await harvestPackage(services, db, pkg, origin, caches, report);
+    } catch (err) {
+      report.errors.push(`${clean(pkg?.name) || '?'}: ${(err as Error).message}`);
+    }
+    opts.onProgress?.(++n);
+  }
+  return report;
+}
+
+export const harvestCommand: CliCommand = {
+  summary: 'harvest <url-or-file-or-folder>: import a CKAN portal, a data.json or a folder of package_show results',
+  run: async (services, args) => {
+    const source = args.find((a) => !a.startsWith('--'));
+    if (!source) {
+      console.error('Usage: cabildo harvest <ckan-url | data.json | folder of package_show JSON files>');
+      return 2;
+    }
+    const r = await harvest(services, source, { onProgress: (n) => n % 50 === 0 && console.log(`${n} datasets read…`) });
+    console.log(`Harvested ${source}: ${r.created} created, ${r.updated} updated, ${r.unchanged} unchanged; ${r.offices} organisations and ${r.themes} themes created.`);
+    for (const e of r.errors) console.error(`  ! ${e}`);
+    return r.errors.length ? 1 : 0;
+  },
+};

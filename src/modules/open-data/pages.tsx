@@ -1,0 +1,585 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { Alert, CsrfField, Pagination } from '../../core/ui/layout';
+import type { PageContext } from '../../core/ui/context';
+import { HttpError, notFound, requireUser } from '../../core/http/guards';
+import {
+  odDb,
+  viewerOf,
+  canEdit,
+  isPublic,
+  findDataset,
+  findResource,
+  allThemes,
+  themeCounts,
+  searchDatasets,
+  resourcesOf,
+  resourceVersions,
+  publicDatasets,
+  officesByIds,
+  countView,
+  countDownload,
+  datastoreInfo,
+} from './store';
+import { FACET_FIELDS, parseSort, type FacetField, type FilterClause } from './domain/search-query';
+import { searchDatastore, DatastoreQueryError } from './datastore';
+import { setStatus } from './publishing';
+import { CkanError } from './ckan';
+import { barChartData, type BarDatum } from './domain/chart';
+import type { DatasetRow, DatasetStatus, ResourceRow } from './tables';
+import { BudgetExplorer, budgetData } from './views/budget';
+import { BarChart } from './views/chart';
+import { ShapeMap } from './views/map';
+import { coordinate, coordinateColumns, shapesOf, validPosition, type MapShapes } from './domain/map';
+import type { Services } from '../../core/services';
+import { buffer } from 'node:stream/consumers';
+import { ResourceForm, DictionaryForm } from './publish-pages';
+
+const PAGE_SIZE = 20;
+
+function qs(params: Record<string, string | string[] | undefined>): string {
+  const u = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) for (const x of Array.isArray(v) ? v : v ? [v] : []) u.append(k, x);
+  const s = u.toString();
+  return s ? `?${s}` : '';
+}
+
+function asList(v: unknown): string[] {
+  return Array.isArray(v) ? v.map(String) : typeof v === 'string' && v ? [v] : [];
+}
+
+function DatasetCard({ d, ctx }: { d: DatasetRow; ctx: PageContext }) {
+  return (
+    <li class="usa-collection__item">
+      <div class="usa-collection__body">
+        <h3 class="usa-collection__heading">
+          <a class="usa-link" href={`/datasets/${d.name}`}>
+            {d.title}
+          </a>
+        </h3>
+        <p class="usa-collection__description">{d.notes.length > 240 ? `${d.notes.slice(0, 240)}…` : d.notes}</p>
+        <ul class="usa-collection__meta" aria-label={ctx.t('open-data.meta')}>
+          <li class="usa-collection__meta-item">{ctx.t('open-data.modified', { date: ctx.fmt.date(d.metadata_modified) })}</li>
+          {d.status !== 'published' && <li class="usa-collection__meta-item usa-tag">{ctx.t(`open-data.status.${d.status}`)}</li>}
+        </ul>
+      </div>
+    </li>
+  );
+}
+
+export async function pages(app: FastifyInstance) {
+  const services = app.services;
+  const db = odDb(services);
+
+  app.get('/datasets', async (request, reply) => {
+    const query = request.query as Record<string, unknown>;
+    const t = request.t;
+    const ctx = request.pageContext();
+    const q = typeof query.q === 'string' ? query.q.slice(0, 200) : '';
+    const page = Math.max(1, Math.min(1000, Number(query.page) || 1));
+    const filters: FilterClause[] = [];
+    const selected: Partial<Record<FacetField, string[]>> = {};
+    for (const f of FACET_FIELDS) {
+      const values = asList(query[f]);
+      if (values.length) {
+        selected[f] = values;
+        // Several values of one facet narrow step by step, as CKAN's pages do.
+        for (const v of values) filters.push({ field: f, values: [v], negate: false });
+      }
+    }
+    const sortKey = ['metadata_modified desc', 'title_string asc', 'views_recent desc', 'score desc'].includes(String(query.sort)) ? String(query.sort) : q ? 'score desc' : 'metadata_modified desc';
+    const result = await searchDatasets(db, {
+      text: q,
+      filters,
+      sort: parseSort(sortKey === 'score desc' ? null : sortKey),
+      rows: PAGE_SIZE,
+      start: (page - 1) * PAGE_SIZE,
+      facets: [...FACET_FIELDS],
+      facetLimit: 12,
+      viewer: viewerOf(request.user),
+      includePrivate: false,
+    });
+    const [themes, offices] = await Promise.all([themeCounts(db), db.selectFrom('offices').select(['slug', 'name']).execute()]);
+    const label = (f: FacetField, v: string) => (f === 'groups' ? (themes.find((x) => x.name === v)?.title ?? v) : f === 'organization' ? (offices.find((o) => o.slug === v)?.name ?? v) : v);
+    const base = { q: q || undefined, sort: query.sort ? sortKey : undefined, ...Object.fromEntries(Object.entries(selected)) } as Record<string, string | string[] | undefined>;
+    const toggle = (f: FacetField, v: string) => {
+      const cur = selected[f] ?? [];
+      return `/datasets${qs({ ...base, [f]: cur.includes(v) ? cur.filter((x) => x !== v) : [...cur, v], page: undefined })}`;
+    };
+    const popular = !q && !filters.length && page === 1 ? await publicDatasets(db, { limit: 5, offset: 0, orderBy: 'views' }) : [];
+    const pages = Math.max(1, Math.ceil(result.count / PAGE_SIZE));
+    return reply.page(
+      t('open-data.title'),
+      <div class="grid-container">
+        <h1>{t('open-data.title')}</h1>
+        <p class="usa-intro">{t('open-data.intro')}</p>
+        <form class="usa-search margin-bottom-3" role="search" method="get" action="/datasets">
+          <label class="usa-sr-only" for="od-q">
+            {t('open-data.search.label')}
+          </label>
+          <input class="usa-input" id="od-q" type="search" name="q" value={q} />
+          <button class="usa-button" type="submit">
+            {t('open-data.search.button')}
+          </button>
+        </form>
+        {!q && !filters.length && (
+          <section aria-labelledby="od-sectors">
+            <h2 id="od-sectors">{t('open-data.sectors')}</h2>
+            <ul class="usa-card-group">
+              {themes.map((th) => (
+                <li class="usa-card tablet:grid-col-4" key={th.name}>
+                  <div class="usa-card__container">
+                    <div class="usa-card__body">
+                      <h3 class="usa-card__heading">
+                        <a href={`/datasets?groups=${encodeURIComponent(th.name)}`}>{th.title}</a>
+                      </h3>
+                      <p>{t('open-data.count', { count: th.count })}</p>
+                    </div>
+                  </div>
+                </li>
+              ))}
+            </ul>
+            <p>
+              <a href="/datasets/budget">{t('open-data.budget.link')}</a>
+            </p>
+          </section>
+        )}
+        {popular.length > 0 && (
+          <section aria-labelledby="od-popular">
+            <h2 id="od-popular">{t('open-data.popular')}</h2>
+            <ol>
+              {popular.map((d) => (
+                <li key={d.id}>
+                  <a href={`/datasets/${d.name}`}>{d.title}</a> ({t('open-data.views', { count: d.views })})
+                </li>
+              ))}
+            </ol>
+          </section>
+        )}
+        <div class="grid-row grid-gap">
+          <aside class="tablet:grid-col-4" aria-labelledby="od-facets">
+            <h2 id="od-facets">{t('open-data.filter')}</h2>
+            {FACET_FIELDS.map((f) =>
+              result.facets[f]?.length ? (
+                <section key={f}>
+                  <h3>{t(`open-data.facet.${f}`)}</h3>
+                  <ul class="usa-list usa-list--unstyled">
+                    {result.facets[f]!.map((item) => (
+                      <li key={item.name}>
+                        <a href={toggle(f, item.name)} aria-current={selected[f]?.includes(item.name) ? 'true' : undefined}>
+                          {selected[f]?.includes(item.name) ? '✓ ' : ''}
+                          {label(f, item.name)} ({item.count})
+                        </a>
+                      </li>
+                    ))}
+                  </ul>
+                </section>
+              ) : null,
+            )}
+          </aside>
+          <section class="tablet:grid-col-8" aria-labelledby="od-results">
+            <h2 id="od-results">{t('open-data.results', { count: result.count })}</h2>
+            <form method="get" action="/datasets" class="margin-bottom-2">
+              {q && <input type="hidden" name="q" value={q} />}
+              {Object.entries(selected).flatMap(([f, vs]) => vs!.map((v) => <input type="hidden" name={f} value={v} key={`${f}-${v}`} />))}
+              <label class="usa-label" for="od-sort">
+                {t('open-data.sort')}
+              </label>
+              <select class="usa-select" id="od-sort" name="sort">
+                {['score desc', 'metadata_modified desc', 'title_string asc', 'views_recent desc'].map((s) => (
+                  <option value={s} selected={s === sortKey} key={s}>
+                    {t(`open-data.sort.${s.split(' ')[0]}`)}
+                  </option>
+                ))}
+              </select>
+              <button class="usa-button usa-button--outline" type="submit">
+                {t('open-data.sort.apply')}
+              </button>
+            </form>
+            <ul class="usa-collection">
+              {result.datasets.map((d) => (
+                <DatasetCard d={d} ctx={ctx} key={d.id} />
+              ))}
+            </ul>
+            <Pagination ctx={ctx} page={page} pages={pages} href={(p) => `/datasets${qs({ ...base, page: String(p) })}`} />
+          </section>
+        </div>
+      </div>,
+    );
+  });
+
+  app.get('/datasets/budget', async (request, reply) => {
+    const t = request.t;
+    const data = await budgetData(services);
+    return reply.page(t('open-data.budget.title'), <BudgetExplorer ctx={request.pageContext()} data={data} />, {
+      breadcrumbs: [{ href: '/datasets', label: t('open-data.title') }, { label: t('open-data.budget.title') }],
+    });
+  });
+
+  async function visible(request: FastifyRequest, name: string): Promise<DatasetRow> {
+    const d = await findDataset(db, name);
+    if (!d) throw notFound();
+    if (!isPublic(d) && !canEdit(viewerOf(request.user), d.office_id)) throw notFound();
+    return d;
+  }
+
+  app.get('/datasets/publish', { preHandler: requireUser }, async (request, reply) => {
+    const t = request.t;
+    const viewer = viewerOf(request.user);
+    const rows = await db
+      .selectFrom('od_datasets')
+      .selectAll()
+      .where('state', '=', 'active')
+      .where((eb) => (viewer.admin ? eb.val(true) : viewer.officeIds.length ? eb('office_id', 'in', viewer.officeIds) : eb.val(false)))
+      .orderBy('metadata_modified', 'desc')
+      .limit(200)
+      .execute();
+    const ctx = request.pageContext();
+    return reply.page(
+      t('open-data.publish.title'),
+      <div class="grid-container">
+        <h1>{t('open-data.publish.title')}</h1>
+        <p>{t('open-data.publish.intro')}</p>
+        <p>
+          <a class="usa-button" href="/datasets/new">
+            {t('open-data.new.title')}
+          </a>
+        </p>
+        <table class="usa-table usa-table--stacked">
+          <caption>{t('open-data.publish.caption')}</caption>
+          <thead>
+            <tr>
+              <th scope="col">{t('open-data.dataset')}</th>
+              <th scope="col">{t('open-data.status')}</th>
+              <th scope="col">{t('open-data.actions')}</th>
+            </tr>
+          </thead>
+          <tbody>
+            {rows.map((d) => (
+              <tr key={d.id}>
+                <th scope="row">
+                  <a href={`/datasets/${d.name}`}>{d.title}</a>
+                </th>
+                <td>{t(`open-data.status.${d.status}`)}</td>
+                <td>
+                  <StatusForm ctx={ctx} d={d} />
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>,
+    );
+  });
+
+  app.post('/datasets/:name/status', { preHandler: requireUser }, async (request, reply) => {
+    const { name } = request.params as { name: string };
+    const status = String((request.body as Record<string, unknown>)?.status ?? '') as DatasetStatus;
+    if (!['draft', 'review', 'published'].includes(status)) throw new HttpError(400, 'Unknown status', 'open-data.error.status');
+    try {
+      await setStatus(services, request.actor(), viewerOf(request.user), name, status);
+    } catch (err) {
+      if (err instanceof CkanError) throw new HttpError(err.status === 403 ? 403 : err.status === 404 ? 404 : 400, err.message);
+      throw err;
+    }
+    return reply.redirect(`/datasets/${encodeURIComponent(name)}`, 303);
+  });
+
+  app.get('/datasets/:name', async (request, reply) => {
+    const { name } = request.params as { name: string };
+    const t = request.t;
+    const d = await visible(request, name);
+    if (isPublic(d)) await countView(db, d.id);
+    const [resources, themes, offices] = await Promise.all([resourcesOf(db, [d.id]), allThemes(db), officesByIds(db, [d.office_id])]);
+    const list = resources.get(d.id) ?? [];
+    const versions = await Promise.all(list.map((r) => resourceVersions(db, r.id)));
+    const office = offices.get(d.office_id);
+    const ctx = request.pageContext();
+    const editor = canEdit(viewerOf(request.user), d.office_id);
+    const base = services.config.baseUrl;
+    const meta: Array<[string, string | null]> = [
+      [t('open-data.field.publisher'), office?.name ?? ''],
+      [t('open-data.field.theme'), d.themes.map((n) => themes.find((x) => x.name === n)?.title ?? n).join(', ')],
+      [t('open-data.field.keywords'), d.tags.join(', ')],
+      [t('open-data.field.license'), d.license_title || d.license_id],
+      [t('open-data.field.contact'), [d.maintainer, d.maintainer_email].filter(Boolean).join(' · ')],
+      [t('open-data.field.periodicity'), d.accrual_periodicity],
+      [t('open-data.field.temporal'), d.temporal],
+      [t('open-data.field.spatial'), d.spatial],
+      [t('open-data.field.issued'), d.issued ? ctx.fmt.date(d.issued) : null],
+      [t('open-data.field.modified'), ctx.fmt.date(d.modified ?? d.metadata_modified)],
+      [t('open-data.field.language'), d.language.join(', ')],
+    ];
+    return reply.page(
+      d.title,
+      <div class="grid-container">
+        <h1>{d.title}</h1>
+        {!isPublic(d) && <Alert type="warning">{t(`open-data.status.${d.status}`)}</Alert>}
+        <p class="usa-intro">{d.notes}</p>
+        {editor && <StatusForm ctx={ctx} d={d} />}
+        <h2>{t('open-data.resources')}</h2>
+        <ul class="usa-collection">
+          {list.map((r, i) => (
+            <li class="usa-collection__item" key={r.id}>
+              <div class="usa-collection__body">
+                <h3 class="usa-collection__heading">
+                  <a href={`/datasets/${d.name}/resource/${r.id}`}>{r.name || r.id}</a> <span class="usa-tag">{r.format || '—'}</span>
+                </h3>
+                <p class="usa-collection__description">{r.description}</p>
+                <p>
+                  <a class="usa-button usa-button--outline" href={`/datasets/${d.name}/resource/${r.id}/download`}>
+                    {t('open-data.download')}
+                  </a>{' '}
+                  {r.datastore_active && <a href={`/datasets/${d.name}/resource/${r.id}`}>{t('open-data.preview')}</a>}
+                </p>
+                {versions[i].length > 1 && (
+                  <details>
+                    <summary>{t('open-data.versions', { count: versions[i].length })}</summary>
+                    <ol reversed>
+                      {versions[i].map((v) => (
+                        <li key={v.id}>
+                          <a href={`/datasets/${d.name}/resource/${r.id}/download?version=${v.version}`}>{t('open-data.version', { version: v.version, date: ctx.fmt.dateTime(v.created_at) })}</a>
+                        </li>
+                      ))}
+                    </ol>
+                  </details>
+                )}
+              </div>
+            </li>
+          ))}
+        </ul>
+        {editor && <ResourceForm ctx={ctx} datasetName={d.name} />}
+        <h2>{t('open-data.metadata')}</h2>
+        <table class="usa-table usa-table--borderless">
+          <caption class="usa-sr-only">{t('open-data.metadata')}</caption>
+          <tbody>
+            {meta
+              .filter(([, v]) => v)
+              .map(([k, v]) => (
+                <tr key={k}>
+                  <th scope="row">{k}</th>
+                  <td>{v}</td>
+                </tr>
+              ))}
+          </tbody>
+        </table>
+        <h2>{t('open-data.api')}</h2>
+        <p>{t('open-data.api.lead')}</p>
+        <pre class="od-snippet">
+          <code>{`curl '${base}/api/3/action/package_show?id=${d.name}'`}</code>
+        </pre>
+      </div>,
+      { breadcrumbs: [{ href: '/datasets', label: t('open-data.title') }, { label: d.title }] },
+    );
+  });
+
+  app.get('/datasets/:name/resource/:id', async (request, reply) => {
+    const { name, id } = request.params as { name: string; id: string };
+    const query = request.query as Record<string, string | undefined>;
+    const t = request.t;
+    const d = await visible(request, name);
+    const r = await findResource(db, id);
+    if (!r || r.dataset_id !== d.id) throw notFound();
+    const info = await datastoreInfo(db, r.id);
+    const ctx = request.pageContext();
+    const editor = canEdit(viewerOf(request.user), d.office_id);
+    let preview: Awaited<ReturnType<typeof searchDatastore>> | null = null;
+    let chart: BarDatum[] = [];
+    let problem: string | null = null;
+    const page = Math.max(1, Math.min(100000, Number(query.page) || 1));
+    const sortCol = query.sort && info?.fields.some((f) => f.id === query.sort) ? query.sort : undefined;
+    const dir = query.dir === 'desc' ? 'desc' : 'asc';
+    if (info) {
+      const filters: Record<string, string> = {};
+      if (query.col && query.val && info.fields.some((f) => f.id === query.col)) filters[query.col] = query.val;
+      try {
+        preview = await searchDatastore(db, r.id, info.fields, { q: query.q || undefined, filters, sort: sortCol ? `${sortCol} ${dir}` : undefined, limit: 25, offset: (page - 1) * 25 });
+      } catch (err) {
+        if (!(err instanceof DatastoreQueryError)) throw err;
+        problem = err.message;
+      }
+      const chartRows = await searchDatastore(db, r.id, info.fields, { limit: 500, includeTotal: false });
+      chart = barChartData(info.fields, chartRows.records);
+    }
+    const shapes = await mapShapes(services, r, info?.fields.map((f) => f.id) ?? []);
+    const link = (p: Record<string, string | undefined>) => `/datasets/${d.name}/resource/${r.id}${qs({ q: query.q, col: query.col, val: query.val, sort: sortCol, dir: sortCol ? dir : undefined, ...p })}`;
+    return reply.page(
+      r.name || r.id,
+      <div class="grid-container">
+        <h1>{r.name || r.id}</h1>
+        <p>{r.description}</p>
+        <p>
+          <a class="usa-button" href={`/datasets/${d.name}/resource/${r.id}/download`}>
+            {t('open-data.download')} ({r.format || '—'})
+          </a>
+        </p>
+        {r.fields.length > 0 && (
+          <table class="usa-table">
+            <caption>{t('open-data.dictionary')}</caption>
+            <thead>
+              <tr>
+                <th scope="col">{t('open-data.dictionary.field')}</th>
+                <th scope="col">{t('open-data.dictionary.type')}</th>
+                <th scope="col">{t('open-data.dictionary.description')}</th>
+                <th scope="col">{t('open-data.dictionary.unit')}</th>
+              </tr>
+            </thead>
+            <tbody>
+              {r.fields.map((f) => (
+                <tr key={f.id}>
+                  <th scope="row">{f.id}</th>
+                  <td>{f.info?.type_override || f.type}</td>
+                  <td>{f.info?.notes}</td>
+                  <td>{f.info?.unit}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        )}
+        {editor && r.fields.length > 0 && <DictionaryForm ctx={ctx} action={`/datasets/${d.name}/resource/${r.id}/dictionary`} fields={r.fields} />}
+        {shapes && <ShapeMap ctx={ctx} title={t('open-data.map.title', { name: r.name || r.id })} shapes={shapes} />}
+        {!info && !shapes && <Alert type="info">{t('open-data.preview.none')}</Alert>}
+        {info && (
+          <section aria-labelledby="od-preview">
+            <h2 id="od-preview">{t('open-data.preview')}</h2>
+            <form method="get" class="usa-form usa-form--large">
+              <label class="usa-label" for="od-pq">
+                {t('open-data.preview.search')}
+              </label>
+              <input class="usa-input" id="od-pq" name="q" value={query.q ?? ''} />
+              <label class="usa-label" for="od-col">
+                {t('open-data.preview.column')}
+              </label>
+              <select class="usa-select" id="od-col" name="col">
+                <option value="">—</option>
+                {info.fields.map((f) => (
+                  <option value={f.id} selected={query.col === f.id} key={f.id}>
+                    {f.id}
+                  </option>
+                ))}
+              </select>
+              <label class="usa-label" for="od-val">
+                {t('open-data.preview.value')}
+              </label>
+              <input class="usa-input" id="od-val" name="val" value={query.val ?? ''} />
+              <button class="usa-button" type="submit">
+                {t('open-data.preview.apply')}
+              </button>
+            </form>
+            {problem && <Alert type="error">{problem}</Alert>}
+            {preview && (
+              <>
+                <p>{t('open-data.preview.total', { count: preview.total ?? 0 })}</p>
+                <div class="usa-table-container--scrollable" tabIndex={0}>
+                  <table class="usa-table usa-table--striped">
+                    <caption>{t('open-data.preview.caption', { name: r.name || r.id })}</caption>
+                    <thead>
+                      <tr>
+                        {preview.fields.map((f) => (
+                          <th scope="col" key={f.id} aria-sort={sortCol === f.id ? (dir === 'asc' ? 'ascending' : 'descending') : undefined}>
+                            <a href={link({ sort: f.id, dir: sortCol === f.id && dir === 'asc' ? 'desc' : 'asc', page: undefined })}>{f.id}</a>
+                          </th>
+                        ))}
+                      </tr>
+                    </thead>
+                    <tbody>
+                      {preview.records.map((rec, i) => (
+                        <tr key={i}>
+                          {preview!.fields.map((f) => (
+                            <td key={f.id}>{rec[f.id] == null ? '' : String(rec[f.id])}</td>
+                          ))}
+                        </tr>
+                      ))}
+                    </tbody>
+                  </table>
+                </div>
+                <Pagination ctx={ctx} page={page} pages={Math.max(1, Math.ceil((preview.total ?? 0) / 25))} href={(p) => link({ page: String(p) })} />
+              </>
+            )}
+            {chart.length > 0 && <BarChart ctx={ctx} title={t('open-data.chart.title', { name: r.name || r.id })} data={chart} />}
+          </section>
+        )}
+      </div>,
+      { breadcrumbs: [{ href: '/datasets', label: t('open-data.title') }, { href: `/datasets/${d.name}`, label: d.title }, { label: r.name || r.id }] },
+    );
+  });
+
+  app.get('/datasets/:name/resource/:id/download', async (request, reply) => {
+    const { name, id } = request.params as { name: string; id: string };
+    const version = Number((request.query as Record<string, string>).version) || null;
+    const d = await visible(request, name);
+    const r = await findResource(db, id);
+    if (!r || r.dataset_id !== d.id) throw notFound();
+    let target: Pick<ResourceRow, 'file_id' | 'url'> = r;
+    if (version) {
+      const v = (await resourceVersions(db, r.id)).find((x) => x.version === version);
+      if (!v) throw notFound();
+      target = v;
+    }
+    await countDownload(db, r.id, d.id);
+    if (target.file_id) {
+      const file = await db.selectFrom('files').selectAll().where('id', '=', target.file_id).executeTakeFirst();
+      if (!file) throw notFound();
+      return reply
+        .type(file.content_type)
+        .header('content-disposition', `attachment; filename="${file.original_name.replace(/[^\w.-]/g, '_')}"`)
+        .send(services.files.storage.read(file.id));
+    }
+    if (!/^https?:\/\//.test(target.url)) throw notFound();
+    return reply.redirect(target.url, 302);
+  });
+}
+
+const GEO_LIMIT = 5 * 1024 * 1024;
+
+/**
+ * What the resource page can draw: latitude/longitude columns of its DataStore table, an
+ * uploaded GeoJSON file, or the GeoJSON a module publishes through the registry.
+ */
+async function mapShapes(services: Services, r: ResourceRow, columns: string[]): Promise<MapShapes | null> {
+  const coords = coordinateColumns(columns);
+  if (coords && r.datastore_active) {
+    const rows = await searchDatastore(odDb(services), r.id, (await datastoreInfo(odDb(services), r.id))!.fields, { fields: [coords.lat, coords.lng], limit: 2000, includeTotal: false });
+    const points = rows.records
+      .map((x) => [coordinate(x[coords.lng]), coordinate(x[coords.lat])] as [number | null, number | null])
+      .filter(([lng, lat]) => validPosition(lng, lat)) as Array<[number, number]>;
+    return points.length ? { points, lines: [] } : null;
+  }
+  if (!/geojson/i.test(r.format)) return null;
+  let text: string | null = null;
+  if (r.file_id && (r.size ?? 0) <= GEO_LIMIT) text = (await buffer(services.files.storage.read(r.file_id) as NodeJS.ReadableStream)).toString('utf8');
+  else if (r.id.startsWith('registry-')) {
+    for (const { dataset } of services.registry.datasets()) {
+      const res = dataset.resources.find((x) => r.id === `registry-${dataset.slug}-${x.slug}`);
+      if (res) text = String(await res.produce(services));
+    }
+  }
+  if (!text) return null;
+  try {
+    const shapes = shapesOf(JSON.parse(text));
+    return shapes.points.length || shapes.lines.length ? shapes : null;
+  } catch {
+    return null;
+  }
+}
+
+function StatusForm({ ctx, d }: { ctx: PageContext; d: DatasetRow }) {
+  const next: DatasetStatus[] = d.status === 'draft' ? ['review', 'published'] : d.status === 'review' ? ['published', 'draft'] : ['draft'];
+  return (
+    <form method="post" action={`/datasets/${d.name}/status`} class="od-inline-form">
+      <CsrfField ctx={ctx} />
+      <label class="usa-label" for={`st-${d.id}`}>
+        {ctx.t('open-data.status.change')}
+      </label>
+      <select class="usa-select" id={`st-${d.id}`} name="status">
+        {next.map((s) => (
+          <option value={s} key={s}>
+            {ctx.t(`open-data.status.${s}`)}
+          </option>
+        ))}
+      </select>
+      <button class="usa-button usa-button--outline" type="submit">
+        {ctx.t('open-data.status.apply')}
+      </button>
+    </form>
+  );
+}

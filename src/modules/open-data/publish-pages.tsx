@@ -1,0 +1,302 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { Readable } from 'node:stream';
+import { Alert, CsrfField, Field } from '../../core/ui/layout';
+import type { PageContext } from '../../core/ui/context';
+import { HttpError, forbidden, notFound, requireUser } from '../../core/http/guards';
+import { odDb, coreDb, viewerOf, canEdit, findDataset, findResource, allThemes } from './store';
+import { createPackage, createResource, type Upload } from './publishing';
+import { CkanError } from './ckan';
+import { loadDatastore, LoadError } from './datastore';
+import { xlsxAsCsv, jsonAsCsv } from './tabular-sources';
+import { buffer } from 'node:stream/consumers';
+import type { DictionaryField } from './tables';
+
+const PERIODICITIES = ['R/P1D', 'R/P1W', 'R/P1M', 'R/P3M', 'R/P6M', 'R/P1Y', 'eventual'];
+const LICENSES = [
+  ['CC-BY-4.0', 'Creative Commons Attribution 4.0'],
+  ['CC-BY-2.5-AR', 'Atribución 2.5 Argentina (CC BY 2.5 AR)'],
+  ['ODbL-1.0', 'Open Data Commons Open Database License'],
+  ['CC0-1.0', 'Creative Commons CC0'],
+];
+const DICTIONARY_TYPES = ['text', 'int', 'numeric', 'date', 'timestamp', 'bool'];
+
+type Form = Record<string, string>;
+
+function errorText(err: CkanError): Record<string, string> {
+  return Object.fromEntries(Object.entries(err.fieldErrors ?? { form: [err.message] }).map(([k, v]) => [k, v.join('; ')]));
+}
+
+function NewDatasetForm({ ctx, offices, themes, values, errors }: { ctx: PageContext; offices: Array<{ slug: string; name: string }>; themes: Array<{ name: string; title: string }>; values: Form; errors: Record<string, string> }) {
+  const { t } = ctx;
+  return (
+    <div class="grid-container">
+      <h1>{t('open-data.new.title')}</h1>
+      {Object.keys(errors).length > 0 && (
+        <Alert type="error" heading={t('open-data.new.errors')}>
+          <ul>
+            {Object.entries(errors).map(([k, v]) => (
+              <li key={k}>
+                {k}: {v}
+              </li>
+            ))}
+          </ul>
+        </Alert>
+      )}
+      <form class="usa-form usa-form--large" method="post" action="/datasets/new">
+        <CsrfField ctx={ctx} />
+        <Field name="title" label={t('open-data.new.field.title')} value={values.title} error={errors.title} required />
+        <Field name="name" label={t('open-data.new.field.name')} hint={t('open-data.new.field.name.hint')} value={values.name} error={errors.name} required />
+        <Field name="notes" label={t('open-data.new.field.notes')} value={values.notes} error={errors.notes} multiline required />
+        <label class="usa-label" for="od-owner">
+          {t('open-data.field.publisher')}
+        </label>
+        <select class="usa-select" id="od-owner" name="owner_org" required>
+          {offices.map((o) => (
+            <option value={o.slug} selected={values.owner_org === o.slug} key={o.slug}>
+              {o.name}
+            </option>
+          ))}
+        </select>
+        <label class="usa-label" for="od-theme">
+          {t('open-data.field.theme')}
+        </label>
+        <select class="usa-select" id="od-theme" name="theme">
+          <option value="">—</option>
+          {themes.map((th) => (
+            <option value={th.name} selected={values.theme === th.name} key={th.name}>
+              {th.title}
+            </option>
+          ))}
+        </select>
+        <Field name="tags" label={t('open-data.field.keywords')} hint={t('open-data.new.field.tags.hint')} value={values.tags} error={errors.tags} />
+        <label class="usa-label" for="od-license">
+          {t('open-data.field.license')}
+        </label>
+        <select class="usa-select" id="od-license" name="license_id">
+          {LICENSES.map(([id, title]) => (
+            <option value={id} selected={values.license_id === id} key={id}>
+              {title}
+            </option>
+          ))}
+        </select>
+        <label class="usa-label" for="od-period">
+          {t('open-data.field.periodicity')}
+        </label>
+        <select class="usa-select" id="od-period" name="accrualPeriodicity">
+          {PERIODICITIES.map((p) => (
+            <option value={p} selected={values.accrualPeriodicity === p} key={p}>
+              {t(`open-data.periodicity.${p}`)}
+            </option>
+          ))}
+        </select>
+        <Field name="maintainer" label={t('open-data.new.field.maintainer')} value={values.maintainer} />
+        <Field name="maintainer_email" type="email" label={t('open-data.new.field.maintainer_email')} value={values.maintainer_email} error={errors.maintainer_email} />
+        <Field name="temporal" label={t('open-data.field.temporal')} hint={t('open-data.new.field.temporal.hint')} value={values.temporal} />
+        <Field name="spatial" label={t('open-data.field.spatial')} value={values.spatial} />
+        <button class="usa-button" type="submit">
+          {t('open-data.new.submit')}
+        </button>
+      </form>
+    </div>
+  );
+}
+
+/** The officials' side: new datasets (as drafts), resources (upload or link), data dictionaries. */
+export async function publishPages(app: FastifyInstance) {
+  const services = app.services;
+  const db = odDb(services);
+
+  async function myOffices(request: FastifyRequest) {
+    const v = viewerOf(request.user);
+    if (v.admin) return db.selectFrom('offices').select(['slug', 'name']).orderBy('name').execute();
+    if (!v.officeIds.length) return [];
+    return db.selectFrom('offices').select(['slug', 'name']).where('id', 'in', v.officeIds).orderBy('name').execute();
+  }
+
+  app.get('/datasets/new', { preHandler: requireUser }, async (request, reply) => {
+    const offices = await myOffices(request);
+    if (!offices.length) throw forbidden('Only members of an office publish datasets');
+    const themes = await allThemes(db);
+    return reply.page(request.t('open-data.new.title'), <NewDatasetForm ctx={request.pageContext()} offices={offices} themes={themes} values={{ license_id: 'CC-BY-4.0', accrualPeriodicity: 'R/P1Y' }} errors={{}} />, {
+      breadcrumbs: [{ href: '/datasets', label: request.t('open-data.title') }, { label: request.t('open-data.new.title') }],
+    });
+  });
+
+  app.post('/datasets/new', { preHandler: requireUser }, async (request, reply) => {
+    const body = (request.body ?? {}) as Form;
+    const offices = await myOffices(request);
+    if (!offices.length) throw forbidden('Only members of an office publish datasets');
+    try {
+      const d = await createPackage(
+        services,
+        request.actor(),
+        viewerOf(request.user),
+        {
+          ...body,
+          groups: body.theme ? [{ name: body.theme }] : [],
+          tags: (body.tags ?? '')
+            .split(',')
+            .map((s) => s.trim())
+            .filter(Boolean)
+            .map((name) => ({ name })),
+          extras: [{ key: 'accrualPeriodicity', value: body.accrualPeriodicity ?? '' }],
+          license_title: LICENSES.find(([id]) => id === body.license_id)?.[1] ?? '',
+          language: ['spa'],
+          issued: new Date().toISOString(),
+        },
+        { status: 'draft' },
+      );
+      return reply.redirect(`/datasets/${d.name}`, 303);
+    } catch (err) {
+      if (!(err instanceof CkanError)) throw err;
+      const themes = await allThemes(db);
+      return reply.page(request.t('open-data.new.title'), <NewDatasetForm ctx={request.pageContext()} offices={offices} themes={themes} values={body} errors={errorText(err)} />, { status: 400 });
+    }
+  });
+
+  /** A resource from a form: a file (multipart, CSRF token in the URL) or a link. */
+  app.post('/datasets/:name/resources', { preHandler: requireUser }, async (request, reply) => {
+    const { name } = request.params as { name: string };
+    const d = await findDataset(db, name);
+    if (!d || d.state === 'deleted') throw notFound();
+    if (!canEdit(viewerOf(request.user), d.office_id)) throw forbidden('You act only for your own office');
+    const fields: Record<string, string> = {};
+    let upload: Upload | undefined;
+    if (request.isMultipart()) {
+      for await (const part of request.parts()) {
+        if (part.type === 'file') {
+          const data = await part.toBuffer();
+          if (part.fieldname === 'upload' && data.length) upload = { data, filename: part.filename || 'upload', mimetype: part.mimetype };
+        } else fields[part.fieldname] = String(part.value);
+      }
+    } else Object.assign(fields, request.body as Form);
+    try {
+      await createResource(services, request.actor(), viewerOf(request.user), { package_id: d.id, name: fields.name, description: fields.description, format: fields.format, url: fields.url }, upload);
+    } catch (err) {
+      if (err instanceof CkanError) throw new HttpError(err.status === 403 ? 403 : err.status === 413 ? 413 : 400, Object.values(errorText(err)).join(' '));
+      throw err;
+    }
+    return reply.redirect(`/datasets/${d.name}`, 303);
+  });
+
+  /** The dictionary: descriptions, units and types; a changed type reloads the table from the file. */
+  app.post('/datasets/:name/resource/:id/dictionary', { preHandler: requireUser }, async (request, reply) => {
+    const { name, id } = request.params as { name: string; id: string };
+    const body = (request.body ?? {}) as Form;
+    const d = await findDataset(db, name);
+    const r = await findResource(db, id);
+    if (!d || !r || r.dataset_id !== d.id) throw notFound();
+    if (!canEdit(viewerOf(request.user), d.office_id)) throw forbidden('You act only for your own office');
+    const fields: DictionaryField[] = r.fields.map((f, i) => {
+      const type = body[`type_${i}`];
+      return {
+        ...f,
+        info: {
+          ...f.info,
+          notes: (body[`notes_${i}`] ?? f.info?.notes ?? '').slice(0, 2000),
+          unit: (body[`unit_${i}`] ?? f.info?.unit ?? '').slice(0, 100),
+          type_override: type && DICTIONARY_TYPES.includes(type) && (type !== baseType(f.type) || f.info?.type_override) ? type : '',
+        },
+      };
+    });
+    const typesChanged = fields.some((f, i) => (f.info?.type_override ?? '') !== (r.fields[i].info?.type_override ?? ''));
+    if (typesChanged && r.file_id && r.datastore_active) {
+      const file = r.file_id;
+      const raw = () => services.files.storage.read(file) as Readable;
+      try {
+        const source = r.format === 'XLSX' ? xlsxAsCsv(raw) : r.format === 'JSON' ? jsonAsCsv(await buffer(raw())) : raw;
+        await loadDatastore(services, r.id, source, { dictionary: fields });
+      } catch (err) {
+        if (err instanceof LoadError) throw new HttpError(400, err.message);
+        throw err;
+      }
+    }
+    await db.transaction().execute(async (trx) => {
+      await trx.updateTable('od_resources').set({ fields: JSON.stringify(fields) }).where('id', '=', r.id).execute();
+      await trx.updateTable('od_datastore').set({ fields: JSON.stringify(fields.map((f) => ({ ...f, type: f.info?.type_override ? ckanType(f.info.type_override) : f.type }))) }).where('resource_id', '=', r.id).execute();
+      await services.audit.record(request.actor(), { action: 'resource.dictionary', subjectType: 'resource', subjectId: r.id, officeId: d.office_id, details: { reloaded: typesChanged } }, coreDb(trx));
+    });
+    return reply.redirect(`/datasets/${d.name}/resource/${r.id}`, 303);
+  });
+}
+
+const baseType = (ckan: string) => ({ int8: 'int', int: 'int', numeric: 'numeric', date: 'date', timestamp: 'timestamp', bool: 'bool' })[ckan] ?? 'text';
+const ckanType = (t: string) => ({ int: 'int8', numeric: 'numeric', date: 'date', timestamp: 'timestamp', bool: 'bool' })[t] ?? 'text';
+
+/** Shown to the dataset's editors on the dataset page. */
+export function ResourceForm({ ctx, datasetName }: { ctx: PageContext; datasetName: string }) {
+  const { t } = ctx;
+  return (
+    <section aria-labelledby="od-add">
+      <h2 id="od-add">{t('open-data.resource.add')}</h2>
+      <form class="usa-form usa-form--large" method="post" encType="multipart/form-data" action={`/datasets/${datasetName}/resources?_csrf=${encodeURIComponent(ctx.csrfToken)}`}>
+        <Field name="name" label={t('open-data.resource.name')} required />
+        <Field name="description" label={t('open-data.resource.description')} multiline />
+        <Field name="format" label={t('open-data.resource.format')} hint={t('open-data.resource.format.hint')} />
+        <label class="usa-label" for="od-upload">
+          {t('open-data.resource.file')}
+        </label>
+        <input class="usa-file-input" id="od-upload" name="upload" type="file" />
+        <Field name="url" type="url" label={t('open-data.resource.url')} hint={t('open-data.resource.url.hint')} />
+        <button class="usa-button" type="submit">
+          {t('open-data.resource.submit')}
+        </button>
+      </form>
+    </section>
+  );
+}
+
+/** Shown to editors on the resource page: each field's type, description and unit. */
+export function DictionaryForm({ ctx, action, fields }: { ctx: PageContext; action: string; fields: DictionaryField[] }) {
+  const { t } = ctx;
+  return (
+    <form method="post" action={action}>
+      <CsrfField ctx={ctx} />
+      <table class="usa-table">
+        <caption>{t('open-data.dictionary.edit')}</caption>
+        <thead>
+          <tr>
+            <th scope="col">{t('open-data.dictionary.field')}</th>
+            <th scope="col">{t('open-data.dictionary.type')}</th>
+            <th scope="col">{t('open-data.dictionary.description')}</th>
+            <th scope="col">{t('open-data.dictionary.unit')}</th>
+          </tr>
+        </thead>
+        <tbody>
+          {fields.map((f, i) => (
+            <tr key={f.id}>
+              <th scope="row">{f.id}</th>
+              <td>
+                <label class="usa-sr-only" for={`type_${i}`}>
+                  {t('open-data.dictionary.type')} {f.id}
+                </label>
+                <select class="usa-select" id={`type_${i}`} name={`type_${i}`}>
+                  {DICTIONARY_TYPES.map((ty) => (
+                    <option value={ty} selected={(f.info?.type_override || baseType(f.type)) === ty} key={ty}>
+                      {ty}
+                    </option>
+                  ))}
+                </select>
+              </td>
+              <td>
+                <label class="usa-sr-only" for={`notes_${i}`}>
+                  {t('open-data.dictionary.description')} {f.id}
+                </label>
+                <input class="usa-input" id={`notes_${i}`} name={`notes_${i}`} value={f.info?.notes ?? ''} />
+              </td>
+              <td>
+                <label class="usa-sr-only" for={`unit_${i}`}>
+                  {t('open-data.dictionary.unit')} {f.id}
+                </label>
+                <input class="usa-input" id={`unit_${i}`} name={`unit_${i}`} value={f.info?.unit ?? ''} />
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      <button class="usa-button" type="submit">
+        {t('open-data.dictionary.save')}
+      </button>
+    </form>
+  );
+}

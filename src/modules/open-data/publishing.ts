@@ -1,0 +1,255 @@
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import type { Services } from '../../core/services';
+import type { Actor } from '../../core/audit';
+import { UploadError } from '../../core/files';
+import {
+  odDb,
+  canEdit,
+  findOffice,
+  findDataset,
+  findResource,
+  insertDataset,
+  updateDataset,
+  insertResource,
+  updateResource as storeUpdateResource,
+  resourcesOf,
+  type Viewer,
+  type OdDb,
+  type DatasetInput,
+} from './store';
+import { coreDb } from './store';
+import { parsePackage, parseResource, validationError, notFoundError, authError, CkanError } from './ckan';
+import { loadDatastore, dropDatastore, LoadError } from './datastore';
+import { TABULAR_FORMATS, jsonAsCsv, xlsxAsCsv } from './tabular-sources';
+import type { DatasetRow, DatasetStatus, ResourceRow } from './tables';
+
+export interface Upload {
+  data: Buffer;
+  filename: string;
+  mimetype?: string;
+}
+
+type Params = Record<string, unknown>;
+
+
+async function checkThemes(db: OdDb, themes: string[]) {
+  if (!themes.length) return;
+  const found = await db.selectFrom('od_themes').select(['name', 'id']).where((eb) => eb.or([eb('name', 'in', themes), eb('id', 'in', themes)])).execute();
+  const missing = themes.filter((t) => !found.some((f) => f.name === t || f.id === t));
+  if (missing.length) throw validationError({ groups: missing.map((m) => `Group "${m}" does not exist`) });
+  return themes.map((t) => found.find((f) => f.name === t || f.id === t)!.name);
+}
+
+function statusFrom(priv: boolean | null, current?: DatasetStatus): DatasetStatus {
+  if (priv === null) return current ?? 'published';
+  if (priv) return current && current !== 'published' ? current : 'draft';
+  return 'published';
+}
+
+/** package_create: the office (owner_org) must exist and the caller must be one of its members. */
+export async function createPackage(services: Services, actor: Actor, viewer: Viewer, params: Params, opts: { status?: DatasetStatus } = {}): Promise<DatasetRow> {
+  const parsed = parsePackage(params);
+  const db = odDb(services);
+  if (!parsed.ownerOrg) throw validationError({ owner_org: ['Missing value: a dataset belongs to an organization'] });
+  const office = await findOffice(db, parsed.ownerOrg);
+  if (!office) throw validationError({ owner_org: ['Organization does not exist'] });
+  if (!canEdit(viewer, office.id)) throw authError(`User not authorized to add dataset to organization ${office.slug}`);
+  const themes = (await checkThemes(db, parsed.input.themes)) ?? [];
+  const resources = (parsed.resources ?? []).map((r) => parseResource(r as Params, { requireUrl: false }));
+  return db.transaction().execute(async (trx) => {
+    if (await findDataset(trx, parsed.input.name)) throw validationError({ name: ['That URL is already in use.'] });
+    const input: DatasetInput = { ...parsed.input, themes, office_id: office.id, status: opts.status ?? statusFrom(parsed.private), source: null };
+    const d = await insertDataset(trx, input, { id: parsed.id && !(await findDataset(trx, parsed.id)) ? parsed.id : undefined, creatorId: viewer.userId });
+    let pos = 0;
+    for (const r of resources) await insertResource(trx, d.id, r, { position: pos++, createdBy: viewer.userId });
+    await services.audit.record(actor, { action: 'dataset.create', subjectType: 'dataset', subjectId: d.id, officeId: office.id, details: { name: d.name, status: d.status } }, coreDb(trx));
+    return d;
+  });
+}
+
+/** package_update replaces every field (package_patch merges before calling this). */
+export async function updatePackage(services: Services, actor: Actor, viewer: Viewer, params: Params, mode: 'update' | 'patch'): Promise<DatasetRow> {
+  const db = odDb(services);
+  const ref = params.id ?? params.name;
+  if (ref == null || ref === '') throw validationError({ id: ['Missing value'] });
+  const current = await findDataset(db, String(ref));
+  if (!current) throw notFoundError('Dataset');
+  if (!canEdit(viewer, current.office_id)) throw authError(`User not authorized to edit package ${current.name}`);
+  const parsed = parsePackage({ name: current.name, ...params, id: undefined });
+  let officeId = current.office_id;
+  if (parsed.ownerOrg) {
+    const office = await findOffice(db, parsed.ownerOrg);
+    if (!office) throw validationError({ owner_org: ['Organization does not exist'] });
+    if (!canEdit(viewer, office.id)) throw authError(`User not authorized to move the dataset to organization ${office.slug}`);
+    officeId = office.id;
+  }
+  const themes = (await checkThemes(db, parsed.input.themes)) ?? [];
+  const resources = parsed.resources?.map((r) => parseResource(r as Params, { requireUrl: false }));
+  return db.transaction().execute(async (trx) => {
+    if (parsed.input.name !== current.name && (await findDataset(trx, parsed.input.name))) throw validationError({ name: ['That URL is already in use.'] });
+    const d = await updateDataset(trx, current.id, { ...parsed.input, themes, office_id: officeId, status: statusFrom(parsed.private, current.status), state: 'active' });
+    if (resources) {
+      // A resources list replaces the dataset's: matched by id, new ones added, missing ones deleted.
+      const existing = (await resourcesOf(trx, [current.id])).get(current.id) ?? [];
+      const keep = new Set<string>();
+      let pos = 0;
+      for (const r of resources) {
+        const match = r.id ? existing.find((e) => e.id === r.id) : undefined;
+        if (match) {
+          const { id: _id, ...rest } = r;
+          const fromUpload = match.url_type === 'upload' && (!rest.url || rest.url.includes(`/resource/${match.id}/download`));
+          await storeUpdateResource(trx, match.id, fromUpload ? { ...rest, url: match.url, url_type: 'upload', file_id: match.file_id, size: match.size, hash: match.hash, position: pos++ } : { ...rest, position: pos++ }, viewer.userId);
+          keep.add(match.id);
+        } else {
+          const created = await insertResource(trx, current.id, r, { position: pos++, createdBy: viewer.userId, id: r.id && !(await findResource(trx, r.id)) ? r.id : undefined });
+          keep.add(created.id);
+        }
+      }
+      for (const e of existing) if (!keep.has(e.id)) await trx.updateTable('od_resources').set({ state: 'deleted' }).where('id', '=', e.id).execute();
+    }
+    await services.audit.record(actor, { action: `dataset.${mode}`, subjectType: 'dataset', subjectId: d.id, officeId, details: { name: d.name } }, coreDb(trx));
+    return d;
+  });
+}
+
+/** Soft delete, as CKAN does: the dataset leaves every list but its editors can still see it. */
+export async function deletePackage(services: Services, actor: Actor, viewer: Viewer, ref: string): Promise<void> {
+  const db = odDb(services);
+  const d = await findDataset(db, ref);
+  if (!d) throw notFoundError('Dataset');
+  if (!canEdit(viewer, d.office_id)) throw authError(`User not authorized to delete package ${d.name}`);
+  await db.transaction().execute(async (trx) => {
+    await updateDataset(trx, d.id, { state: 'deleted' });
+    await services.audit.record(actor, { action: 'dataset.delete', subjectType: 'dataset', subjectId: d.id, officeId: d.office_id, details: { name: d.name } }, coreDb(trx));
+  });
+}
+
+/** The draft → in review → published workflow of the publishing pages. */
+export async function setStatus(services: Services, actor: Actor, viewer: Viewer, ref: string, status: DatasetStatus): Promise<DatasetRow> {
+  const db = odDb(services);
+  const d = await findDataset(db, ref);
+  if (!d || d.state === 'deleted') throw notFoundError('Dataset');
+  if (!canEdit(viewer, d.office_id)) throw authError('not a member of the publishing office');
+  return db.transaction().execute(async (trx) => {
+    const row = await updateDataset(trx, d.id, { status });
+    await services.audit.record(actor, { action: 'dataset.status', subjectType: 'dataset', subjectId: d.id, officeId: d.office_id, details: { from: d.status, to: status } }, coreDb(trx));
+    return row;
+  });
+}
+
+async function storeUpload(services: Services, upload: Upload, userId: number | null) {
+  try {
+    return await services.files.put(upload.data, path.basename(upload.filename), { createdBy: userId, contentType: upload.mimetype });
+  } catch (err) {
+    if (err instanceof UploadError) throw new CkanError(err.code === 'too_large' ? 413 : 409, 'Validation Error', err.message, { upload: [err.message] });
+    throw err;
+  }
+}
+
+function formatOf(filename: string, given: string) {
+  return (given || path.extname(filename).slice(1)).toUpperCase();
+}
+
+/** The upload as CSV text for the loader, whatever tabular format it came in. */
+function tabularSource(upload: Upload, format: string): () => Readable {
+  const raw = () => Readable.from([upload.data]);
+  if (format === 'XLSX') return xlsxAsCsv(raw);
+  if (format === 'JSON') {
+    try {
+      return jsonAsCsv(upload.data);
+    } catch (err) {
+      throw new LoadError((err as Error).message, null);
+    }
+  }
+  return raw;
+}
+
+function loadFailure(err: unknown): never {
+  if (err instanceof LoadError) throw new CkanError(409, 'Validation Error', err.message, { upload: [err.message] });
+  throw err;
+}
+
+async function editableDataset(db: OdDb, viewer: Viewer, ref: unknown) {
+  if (ref == null || ref === '') throw validationError({ package_id: ['Missing value'] });
+  const d = await findDataset(db, String(ref));
+  if (!d || d.state === 'deleted') throw notFoundError('Dataset');
+  if (!canEdit(viewer, d.office_id)) throw authError(`User not authorized to edit package ${d.name}`);
+  return d;
+}
+
+/**
+ * resource_create: a link or an uploaded file. A tabular upload goes into the DataStore; if the
+ * file cannot be loaded (ragged rows, broken encoding) nothing is created.
+ */
+export async function createResource(services: Services, actor: Actor, viewer: Viewer, params: Params, upload?: Upload): Promise<ResourceRow> {
+  const db = odDb(services);
+  const d = await editableDataset(db, viewer, params.package_id);
+  const input = parseResource(params, { requireUrl: !upload });
+  if (upload) {
+    const file = await storeUpload(services, upload, viewer.userId);
+    Object.assign(input, { url: '', url_type: 'upload', file_id: file.id, size: file.size, hash: `sha256:${file.sha256}`, format: formatOf(upload.filename, input.format), mimetype: file.content_type, name: input.name || upload.filename });
+  }
+  const r = await db.transaction().execute(async (trx) => {
+    const row = await insertResource(trx, d.id, input, { createdBy: viewer.userId, id: input.id && !(await findResource(trx, input.id)) ? input.id : undefined });
+    await updateDataset(trx, d.id, {});
+    await services.audit.record(actor, { action: 'resource.create', subjectType: 'resource', subjectId: row.id, officeId: d.office_id, details: { dataset: d.name, name: row.name, upload: !!upload } }, coreDb(trx));
+    return row;
+  });
+  if (upload && TABULAR_FORMATS.has(r.format)) {
+    try {
+      await loadDatastore(services, r.id, tabularSource(upload, r.format), { dictionary: input.fields });
+    } catch (err) {
+      await db.deleteFrom('od_resources').where('id', '=', r.id).execute();
+      loadFailure(err);
+    }
+  }
+  return (await findResource(db, r.id))!;
+}
+
+/** resource_update replaces (resource_patch merges); a new file becomes a new version. */
+export async function updateResource(services: Services, actor: Actor, viewer: Viewer, params: Params, upload: Upload | undefined, mode: 'update' | 'patch'): Promise<ResourceRow> {
+  const db = odDb(services);
+  if (params.id == null || params.id === '') throw validationError({ id: ['Missing value'] });
+  const current = await findResource(db, String(params.id));
+  if (!current) throw notFoundError('Resource');
+  const d = await editableDataset(db, viewer, current.dataset_id);
+  const merged: Params =
+    mode === 'patch'
+      ? { name: current.name, description: current.description, format: current.format, url: current.url_type === 'upload' ? '' : current.url, fields: current.fields, ...current.extras, ...params }
+      : params;
+  const keepsFile = !upload && current.url_type === 'upload' && (!merged.url || String(merged.url).includes(`/resource/${current.id}/download`));
+  const input = parseResource({ ...merged, url: keepsFile ? '' : merged.url }, { requireUrl: !upload && !keepsFile });
+  if (keepsFile) Object.assign(input, { url: '', url_type: 'upload', file_id: current.file_id, size: current.size, hash: current.hash, format: input.format || current.format });
+  if (upload) {
+    const file = await storeUpload(services, upload, viewer.userId);
+    Object.assign(input, { url: '', url_type: 'upload', file_id: file.id, size: file.size, hash: `sha256:${file.sha256}`, format: formatOf(upload.filename, String(params.format ?? '')), mimetype: file.content_type });
+    if (TABULAR_FORMATS.has(input.format)) {
+      // Loaded before the row changes: a failed load leaves both the old table and the old file.
+      await Promise.resolve()
+        .then(() => loadDatastore(services, current.id, tabularSource(upload, input.format), { dictionary: input.fields.length ? input.fields : current.fields }))
+        .catch(loadFailure);
+      input.fields = (await db.selectFrom('od_datastore').select('fields').where('resource_id', '=', current.id).executeTakeFirstOrThrow()).fields;
+    }
+  }
+  const { id: _id, ...rest } = input;
+  return db.transaction().execute(async (trx) => {
+    const row = await storeUpdateResource(trx, current.id, rest, viewer.userId);
+    await updateDataset(trx, d.id, {});
+    await services.audit.record(actor, { action: `resource.${mode}`, subjectType: 'resource', subjectId: row.id, officeId: d.office_id, details: { dataset: d.name, upload: !!upload } }, coreDb(trx));
+    return row;
+  });
+}
+
+export async function deleteResource(services: Services, actor: Actor, viewer: Viewer, id: string): Promise<void> {
+  const db = odDb(services);
+  const current = await findResource(db, id);
+  if (!current) throw notFoundError('Resource');
+  const d = await editableDataset(db, viewer, current.dataset_id);
+  await dropDatastore(db, current.id);
+  await db.transaction().execute(async (trx) => {
+    await trx.updateTable('od_resources').set({ state: 'deleted' }).where('id', '=', current.id).execute();
+    await updateDataset(trx, d.id, {});
+    await services.audit.record(actor, { action: 'resource.delete', subjectType: 'resource', subjectId: current.id, officeId: d.office_id, details: { dataset: d.name } }, coreDb(trx));
+  });
+}

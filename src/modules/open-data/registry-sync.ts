@@ -1,0 +1,74 @@
+import type { Services } from '../../core/services';
+import { systemActor } from '../../core/audit';
+import { odDb, findDataset, upsertTheme } from './store';
+import { coreDb } from './store';
+
+/** The office that publishes what the platform itself produces (the registry's datasets). */
+export const PLATFORM_OFFICE = 'cabildo';
+
+const titleOf = (slug: string) => slug.replace(/-/g, ' ').replace(/^./, (c) => c.toUpperCase());
+
+/**
+ * Turns what core and every module declare in the open-data registry into catalogue datasets
+ * (upsert by slug). Their resources point at /published/<dataset>/<resource>, which core
+ * produces on request, so the files are always current.
+ */
+export async function syncRegistry(services: Services): Promise<{ created: number; updated: number }> {
+  const db = odDb(services);
+  const base = services.config.baseUrl;
+  let created = 0;
+  let updated = 0;
+  for (const { module, dataset } of services.registry.datasets()) {
+    await db.transaction().execute(async (trx) => {
+      let office = await trx.selectFrom('offices').select('id').where('slug', '=', PLATFORM_OFFICE).executeTakeFirst();
+      office ??= await trx
+        .insertInto('offices')
+        .values({ slug: PLATFORM_OFFICE, name: services.config.cityName, kind: 'other', description: '' })
+        .returning('id')
+        .executeTakeFirstOrThrow();
+      if (!(await trx.selectFrom('od_themes').select('name').where('name', '=', dataset.theme).executeTakeFirst())) {
+        await upsertTheme(trx, { name: dataset.theme, title: titleOf(dataset.theme) });
+      }
+      const values = {
+        title: dataset.title['es-AR'],
+        notes: dataset.description['es-AR'],
+        office_id: office.id,
+        status: 'published' as const,
+        state: 'active' as const,
+        license_id: 'CC-BY-4.0',
+        license_title: 'Creative Commons Attribution 4.0',
+        license_url: 'https://creativecommons.org/licenses/by/4.0/',
+        accrual_periodicity: dataset.accrualPeriodicity,
+        language: ['spa'],
+        tags: dataset.keywords,
+        themes: [dataset.theme],
+        extras: JSON.stringify([{ key: 'title_en', value: dataset.title.en }, { key: 'notes_en', value: dataset.description.en }]),
+        source: `registry:${module}`,
+      };
+      const existing = await findDataset(trx, dataset.slug);
+      let id: string;
+      if (existing) {
+        if (existing.source !== `registry:${module}`) return;
+        id = existing.id;
+        await trx.updateTable('od_datasets').set({ ...values, modified: new Date() }).where('id', '=', id).execute();
+        updated++;
+      } else {
+        id = `registry-${dataset.slug}`;
+        await trx.insertInto('od_datasets').values({ id, name: dataset.slug, ...values, issued: new Date(), modified: new Date(), metadata_created: new Date(), metadata_modified: new Date() }).execute();
+        created++;
+      }
+      for (const [i, r] of dataset.resources.entries()) {
+        const rid = `registry-${dataset.slug}-${r.slug}`;
+        const row = { dataset_id: id, position: i, name: r.name, format: r.format, mimetype: r.mediaType, url: `${base}/published/${dataset.slug}/${r.slug}`, state: 'active' };
+        const found = await trx.selectFrom('od_resources').select('id').where('id', '=', rid).executeTakeFirst();
+        if (found) await trx.updateTable('od_resources').set(row).where('id', '=', rid).execute();
+        else {
+          await trx.insertInto('od_resources').values({ id: rid, ...row, fields: '[]', extras: '{}', created: new Date(), last_modified: new Date() }).execute();
+          await trx.insertInto('od_resource_versions').values({ resource_id: rid, version: 1, url: row.url, format: r.format }).execute();
+        }
+      }
+      await services.audit.record(systemActor, { action: existing ? 'dataset.registry.update' : 'dataset.registry.create', subjectType: 'dataset', subjectId: id, officeId: office.id, details: { module } }, coreDb(trx));
+    });
+  }
+  return { created, updated };
+}

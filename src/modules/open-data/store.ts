@@ -1,0 +1,453 @@
+import crypto from 'node:crypto';
+import { sql, type Kysely, type Expression, type SqlBool, type ExpressionBuilder, type Selectable } from 'kysely';
+import type { Services } from '../../core/services';
+import type { CoreTables, OfficesTable } from '../../core/db/schema';
+import type { OpenDataTables, DatasetRow, ResourceRow, ThemeRow, DatasetStatus, DictionaryField } from './tables';
+import type { FacetField, FilterClause, SortSpec } from './domain/search-query';
+
+export type OdDb = Kysely<CoreTables & OpenDataTables>;
+export type Office = Selectable<OfficesTable>;
+
+export const odDb = (services: Services): OdDb => services.db.withTables<OpenDataTables>();
+/** The same connection seen with core's tables only (the audit log takes that type). */
+export const coreDb = (db: OdDb): Kysely<CoreTables> => db as unknown as Kysely<CoreTables>;
+export const newId = () => crypto.randomUUID();
+
+/** Who is looking: anonymous visitors see published datasets; members also their offices' drafts. */
+export interface Viewer {
+  userId: number | null;
+  admin: boolean;
+  officeIds: number[];
+}
+export const anonymous: Viewer = { userId: null, admin: false, officeIds: [] };
+
+export function viewerOf(user: { id: number; roles: string[]; officeIds: number[] } | null): Viewer {
+  if (!user) return anonymous;
+  return { userId: user.id, admin: user.roles.includes('admin'), officeIds: user.officeIds };
+}
+
+export function canEdit(viewer: Viewer, officeId: number): boolean {
+  return viewer.admin || viewer.officeIds.includes(officeId);
+}
+
+export function isPublic(d: Pick<DatasetRow, 'state' | 'status'>): boolean {
+  return d.state === 'active' && d.status === 'published';
+}
+
+// ---------- offices (core's) and themes ----------
+
+export async function findOffice(db: OdDb, ref: string | number | null | undefined): Promise<Office | undefined> {
+  if (ref == null || ref === '') return undefined;
+  const s = String(ref);
+  return db
+    .selectFrom('offices')
+    .selectAll()
+    .where((eb) => (/^\d+$/.test(s) ? eb.or([eb('id', '=', Number(s)), eb('slug', '=', s)]) : eb('slug', '=', s)))
+    .executeTakeFirst();
+}
+
+export async function officesByIds(db: OdDb, ids: number[]): Promise<Map<number, Office>> {
+  if (!ids.length) return new Map();
+  const rows = await db.selectFrom('offices').selectAll().where('id', 'in', [...new Set(ids)]).execute();
+  return new Map(rows.map((r) => [r.id, r]));
+}
+
+export async function allThemes(db: OdDb): Promise<ThemeRow[]> {
+  return db.selectFrom('od_themes').selectAll().orderBy('title').execute();
+}
+
+export async function findTheme(db: OdDb, ref: string): Promise<ThemeRow | undefined> {
+  return db.selectFrom('od_themes').selectAll().where((eb) => eb.or([eb('name', '=', ref), eb('id', '=', ref)])).executeTakeFirst();
+}
+
+export async function upsertTheme(db: OdDb, t: { id?: string; name: string; title: string; description?: string; image_url?: string }): Promise<ThemeRow> {
+  return db
+    .insertInto('od_themes')
+    .values({ id: t.id ?? newId(), name: t.name, title: t.title, description: t.description ?? '', image_url: t.image_url ?? '' })
+    .onConflict((oc) =>
+      oc.column('name').doUpdateSet((eb) => ({ title: eb.ref('excluded.title'), description: eb.ref('excluded.description'), image_url: eb.ref('excluded.image_url') })),
+    )
+    .returningAll()
+    .executeTakeFirstOrThrow();
+}
+
+/** Sectors with their number of public datasets (the module's home). */
+export async function themeCounts(db: OdDb): Promise<Array<ThemeRow & { count: number }>> {
+  const rows = await db
+    .selectFrom('od_themes as t')
+    .selectAll('t')
+    .select((eb) =>
+      eb
+        .selectFrom('od_datasets as d')
+        .select((e) => e.fn.countAll<number>().as('n'))
+        .whereRef(sql`t.name`, '=', sql`any(d.themes)`)
+        .where('d.state', '=', 'active')
+        .where('d.status', '=', 'published')
+        .as('count'),
+    )
+    .orderBy('t.title')
+    .execute();
+  return rows.map((r) => ({ ...r, count: Number(r.count ?? 0) }));
+}
+
+// ---------- datasets ----------
+
+export async function findDataset(db: OdDb, ref: string): Promise<DatasetRow | undefined> {
+  return db.selectFrom('od_datasets').selectAll().where((eb) => eb.or([eb('name', '=', ref), eb('id', '=', ref)])).executeTakeFirst();
+}
+
+export async function resourcesOf(db: OdDb, datasetIds: string[]): Promise<Map<string, ResourceRow[]>> {
+  const out = new Map<string, ResourceRow[]>();
+  if (!datasetIds.length) return out;
+  const rows = await db
+    .selectFrom('od_resources')
+    .selectAll()
+    .where('dataset_id', 'in', datasetIds)
+    .where('state', '=', 'active')
+    .orderBy('dataset_id')
+    .orderBy('position')
+    .execute();
+  for (const r of rows) {
+    const list = out.get(r.dataset_id) ?? [];
+    list.push(r);
+    out.set(r.dataset_id, list);
+  }
+  return out;
+}
+
+export async function findResource(db: OdDb, id: string): Promise<ResourceRow | undefined> {
+  return db.selectFrom('od_resources').selectAll().where('id', '=', id).where('state', '=', 'active').executeTakeFirst();
+}
+
+export interface SearchParams {
+  text: string;
+  filters: FilterClause[];
+  sort: SortSpec[];
+  rows: number;
+  start: number;
+  facets: FacetField[];
+  facetLimit: number;
+  viewer: Viewer;
+  includePrivate: boolean;
+}
+
+export interface SearchResult {
+  count: number;
+  datasets: DatasetRow[];
+  facets: Partial<Record<FacetField, Array<{ name: string; count: number; title?: string }>>>;
+}
+
+const DATASET_COLUMNS = [
+  'd.id', 'd.name', 'd.title', 'd.notes', 'd.office_id', 'd.status', 'd.state', 'd.license_id', 'd.license_title', 'd.license_url',
+  'd.author', 'd.author_email', 'd.maintainer', 'd.maintainer_email', 'd.url', 'd.version', 'd.accrual_periodicity', 'd.temporal',
+  'd.spatial', 'd.language', 'd.issued', 'd.modified', 'd.tags', 'd.themes', 'd.extras', 'd.source', 'd.views', 'd.downloads',
+  'd.creator_user_id', 'd.metadata_created', 'd.metadata_modified',
+] as const;
+
+type DEB = ExpressionBuilder<CoreTables & OpenDataTables & { d: OpenDataTables['od_datasets'] }, 'd'>;
+
+function visibility(eb: DEB, viewer: Viewer, includePrivate: boolean): Expression<SqlBool> {
+  const published = eb.and([eb('d.state', '=', 'active'), eb('d.status', '=', 'published')]);
+  if (!includePrivate || !viewer.userId) return published;
+  if (viewer.admin) return eb('d.state', '=', 'active');
+  if (!viewer.officeIds.length) return published;
+  return eb.or([published, eb.and([eb('d.state', '=', 'active'), eb('d.office_id', 'in', viewer.officeIds)])]);
+}
+
+function clauseExpr(eb: DEB, c: FilterClause): Expression<SqlBool> {
+  const vals = c.values;
+  let e: Expression<SqlBool>;
+  switch (c.field) {
+    case 'organization':
+    case 'owner_org':
+      e = eb(
+        'd.office_id',
+        'in',
+        eb.selectFrom('offices').select('offices.id').where((o) => o.or([o('offices.slug', 'in', vals), ...vals.filter((v) => /^\d+$/.test(v)).map((v) => o('offices.id', '=', Number(v)))])),
+      );
+      break;
+    case 'groups':
+    case 'theme':
+      e = sql<SqlBool>`d.themes && ${sql.val(vals)}::text[]`;
+      break;
+    case 'tags':
+      e = sql<SqlBool>`d.tags && ${sql.val(vals)}::text[]`;
+      break;
+    case 'res_format':
+      e = eb.exists(
+        eb
+          .selectFrom('od_resources as r')
+          .select(sql`1`.as('one'))
+          .whereRef('r.dataset_id', '=', 'd.id')
+          .where('r.state', '=', 'active')
+          .where(sql`upper(r.format)`, 'in', vals.map((v) => v.toUpperCase())),
+      );
+      break;
+    case 'license_id':
+      e = eb('d.license_id', 'in', vals);
+      break;
+    case 'name':
+      e = eb('d.name', 'in', vals);
+      break;
+    case 'id':
+      e = eb('d.id', 'in', vals);
+      break;
+    case 'state':
+      e = eb('d.state', 'in', vals as Array<'active' | 'deleted'>);
+      break;
+    case 'private':
+      e = vals.includes('true') ? eb('d.status', '!=', 'published') : eb('d.status', '=', 'published');
+      break;
+  }
+  return c.negate ? eb.not(e) : e;
+}
+
+function tsQuery(text: string) {
+  return sql`websearch_to_tsquery('spanish', immutable_unaccent(${text}))`;
+}
+
+/** package_search and the catalogue page: one filtered set, a page of it, and facet counts. */
+export async function searchDatasets(db: OdDb, p: SearchParams): Promise<SearchResult> {
+  const where = (eb: DEB) => {
+    const parts: Expression<SqlBool>[] = [visibility(eb, p.viewer, p.includePrivate)];
+    if (p.text) parts.push(sql<SqlBool>`d.search_vector @@ ${tsQuery(p.text)}`);
+    for (const c of p.filters) parts.push(clauseExpr(eb, c));
+    return eb.and(parts);
+  };
+  // search_vector is only for matching: leaving it out keeps the sorted rows narrow.
+  let q = db
+    .selectFrom('od_datasets as d')
+    .select(DATASET_COLUMNS)
+    .where(where);
+  for (const s of p.sort) {
+    if (s.key === 'score') {
+      if (p.text) q = q.orderBy(sql`ts_rank(d.search_vector, ${tsQuery(p.text)})`, s.dir);
+      continue;
+    }
+    const col = { title: 'd.title', name: 'd.name', metadata_modified: 'd.metadata_modified', metadata_created: 'd.metadata_created', views: 'd.views' }[s.key] as 'd.title';
+    q = q.orderBy(col, s.dir);
+  }
+  q = q.orderBy('d.name', 'asc');
+  const facets: SearchResult['facets'] = {};
+  const matched = () => db.selectFrom('od_datasets as d').where(where);
+  const limit = p.facetLimit < 0 ? 10000 : p.facetLimit;
+  // The page and every facet are independent queries: on PostgreSQL they run side by side.
+  const pageQuery = p.rows > 0 ? q.limit(p.rows).offset(p.start).execute() : Promise.resolve([]);
+  const facetQueries = Promise.all(
+    p.facets.map(async (f) => {
+      let rows: Array<{ name: string; count: number; title?: string }>;
+      if (f === 'organization') {
+        rows = await matched()
+          .innerJoin('offices as o', 'o.id', 'd.office_id')
+          .select(['o.slug as name', 'o.name as title', (eb) => eb.fn.countAll<number>().as('count')])
+          .groupBy(['o.slug', 'o.name'])
+          .orderBy('count', 'desc')
+          .orderBy('o.slug')
+          .limit(limit)
+          .execute();
+      } else if (f === 'groups' || f === 'tags') {
+        const col = f === 'groups' ? sql.ref('d.themes') : sql.ref('d.tags');
+        const r = await sql<{ name: string; count: number }>`
+          select v as name, count(*)::int as count
+          from (${matched().select(sql`unnest(${col})`.as('v'))}) x
+          group by v order by count desc, v limit ${limit}`.execute(db);
+        rows = r.rows;
+      } else if (f === 'res_format') {
+        const r = await sql<{ name: string; count: number }>`
+          select upper(r.format) as name, count(distinct r.dataset_id)::int as count
+          from od_resources r
+          where r.state = 'active' and r.format <> '' and r.dataset_id in (${matched().select('d.id')})
+          group by upper(r.format) order by count desc, name limit ${limit}`.execute(db);
+        rows = r.rows;
+      } else {
+        rows = await matched()
+          .select(['d.license_id as name', (eb) => eb.fn.countAll<number>().as('count')])
+          .where('d.license_id', '!=', '')
+          .groupBy('d.license_id')
+          .orderBy('count', 'desc')
+          .orderBy('d.license_id')
+          .limit(limit)
+          .execute();
+      }
+      facets[f] = rows.map((r) => ({ name: r.name, count: Number(r.count), ...(r.title ? { title: r.title } : {}) }));
+    }),
+  );
+  const countQuery = db.selectFrom('od_datasets as d').select((eb) => eb.fn.countAll<number>().as('n')).where(where).executeTakeFirstOrThrow();
+  const [page, c] = await Promise.all([pageQuery, countQuery, facetQueries]);
+  return { count: Number(c.n), datasets: page as DatasetRow[], facets };
+}
+
+export async function listDatasetNames(db: OdDb, limit: number, offset: number): Promise<string[]> {
+  const rows = await db
+    .selectFrom('od_datasets')
+    .select('name')
+    .where('state', '=', 'active')
+    .where('status', '=', 'published')
+    .orderBy('name')
+    .limit(limit)
+    .offset(offset)
+    .execute();
+  return rows.map((r) => r.name);
+}
+
+export async function publicDatasets(db: OdDb, opts: { limit: number; offset: number; orderBy?: 'metadata_modified' | 'views' }): Promise<DatasetRow[]> {
+  return db
+    .selectFrom('od_datasets')
+    .selectAll()
+    .where('state', '=', 'active')
+    .where('status', '=', 'published')
+    .orderBy(opts.orderBy ?? 'metadata_modified', 'desc')
+    .orderBy('name')
+    .limit(opts.limit)
+    .offset(opts.offset)
+    .execute();
+}
+
+export async function allTags(db: OdDb, q?: string): Promise<string[]> {
+  const r = await sql<{ tag: string }>`
+    select distinct unnest(tags) as tag from od_datasets where state = 'active' and status = 'published' order by 1`.execute(db);
+  const tags = r.rows.map((x) => x.tag);
+  return q ? tags.filter((t) => t.toLowerCase().includes(q.toLowerCase())) : tags;
+}
+
+/** Everything a dataset holds besides its resources: what package_create/update write. */
+export interface DatasetInput {
+  name: string;
+  title: string;
+  notes: string;
+  office_id: number;
+  status: DatasetStatus;
+  license_id: string;
+  license_title: string;
+  license_url: string;
+  author: string;
+  author_email: string;
+  maintainer: string;
+  maintainer_email: string;
+  url: string;
+  version: string;
+  accrual_periodicity: string;
+  temporal: string;
+  spatial: string;
+  language: string[];
+  issued: Date | null;
+  modified: Date | null;
+  tags: string[];
+  themes: string[];
+  extras: Array<{ key: string; value: string }>;
+  source: string | null;
+}
+
+export async function insertDataset(db: OdDb, input: DatasetInput, opts: { id?: string; creatorId?: number | null; created?: Date; modified?: Date } = {}): Promise<DatasetRow> {
+  const now = new Date();
+  return db
+    .insertInto('od_datasets')
+    .values({
+      id: opts.id ?? newId(),
+      ...input,
+      extras: JSON.stringify(input.extras),
+      creator_user_id: opts.creatorId ?? null,
+      metadata_created: opts.created ?? now,
+      metadata_modified: opts.modified ?? now,
+    })
+    .returningAll()
+    .executeTakeFirstOrThrow();
+}
+
+export async function updateDataset(db: OdDb, id: string, input: Partial<DatasetInput> & { state?: 'active' | 'deleted' }, modified = new Date()): Promise<DatasetRow> {
+  const { extras, ...rest } = input;
+  return db
+    .updateTable('od_datasets')
+    .set({ ...rest, ...(extras ? { extras: JSON.stringify(extras) } : {}), metadata_modified: modified })
+    .where('id', '=', id)
+    .returningAll()
+    .executeTakeFirstOrThrow();
+}
+
+export interface ResourceInput {
+  name: string;
+  description: string;
+  format: string;
+  mimetype: string | null;
+  url: string;
+  url_type: string | null;
+  file_id: string | null;
+  size: number | null;
+  hash: string;
+  fields: DictionaryField[];
+  extras: Record<string, unknown>;
+}
+
+export async function insertResource(db: OdDb, datasetId: string, input: ResourceInput, opts: { id?: string; position?: number; createdBy?: number | null; created?: Date; lastModified?: Date | null } = {}): Promise<ResourceRow> {
+  const position =
+    opts.position ??
+    Number(
+      (await db.selectFrom('od_resources').select((eb) => eb.fn.countAll<number>().as('n')).where('dataset_id', '=', datasetId).executeTakeFirstOrThrow()).n,
+    );
+  const { id: _given, ...fields } = input as ResourceInput & { id?: string };
+  const row = await db
+    .insertInto('od_resources')
+    .values({
+      ...fields,
+      id: opts.id ?? newId(),
+      dataset_id: datasetId,
+      position,
+      fields: JSON.stringify(fields.fields),
+      extras: JSON.stringify(fields.extras),
+      created: opts.created ?? new Date(),
+      last_modified: opts.lastModified === undefined ? new Date() : opts.lastModified,
+    })
+    .returningAll()
+    .executeTakeFirstOrThrow();
+  await recordVersion(db, row, opts.createdBy ?? null);
+  return row;
+}
+
+/** A new file or link becomes a new version; the old one stays downloadable. */
+async function recordVersion(db: OdDb, r: ResourceRow, createdBy: number | null) {
+  const last = await db
+    .selectFrom('od_resource_versions')
+    .select(['version', 'file_id', 'url', 'hash'])
+    .where('resource_id', '=', r.id)
+    .orderBy('version', 'desc')
+    .executeTakeFirst();
+  if (last && last.file_id === r.file_id && last.url === r.url && last.hash === r.hash) return;
+  await db
+    .insertInto('od_resource_versions')
+    .values({ resource_id: r.id, version: (last?.version ?? 0) + 1, file_id: r.file_id, url: r.url, format: r.format, size: r.size, hash: r.hash, created_by: createdBy })
+    .execute();
+}
+
+export async function updateResource(db: OdDb, id: string, input: Partial<ResourceInput> & { position?: number }, createdBy: number | null = null): Promise<ResourceRow> {
+  const { fields, extras, ...rest } = input;
+  const row = await db
+    .updateTable('od_resources')
+    .set({
+      ...rest,
+      ...(fields ? { fields: JSON.stringify(fields) } : {}),
+      ...(extras ? { extras: JSON.stringify(extras) } : {}),
+      last_modified: new Date(),
+    })
+    .where('id', '=', id)
+    .returningAll()
+    .executeTakeFirstOrThrow();
+  await recordVersion(db, row, createdBy);
+  return row;
+}
+
+export async function resourceVersions(db: OdDb, resourceId: string) {
+  return db.selectFrom('od_resource_versions').selectAll().where('resource_id', '=', resourceId).orderBy('version', 'desc').execute();
+}
+
+export async function countView(db: OdDb, datasetId: string) {
+  await db.updateTable('od_datasets').set((eb) => ({ views: eb('views', '+', 1) })).where('id', '=', datasetId).execute();
+}
+
+export async function countDownload(db: OdDb, resourceId: string, datasetId: string) {
+  await db.updateTable('od_resources').set((eb) => ({ downloads: eb('downloads', '+', 1) })).where('id', '=', resourceId).execute();
+  await db.updateTable('od_datasets').set((eb) => ({ downloads: eb('downloads', '+', 1) })).where('id', '=', datasetId).execute();
+}
+
+export async function datastoreInfo(db: OdDb, resourceId: string) {
+  return db.selectFrom('od_datastore').selectAll().where('resource_id', '=', resourceId).executeTakeFirst();
+}

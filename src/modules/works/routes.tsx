@@ -1,0 +1,492 @@
+import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
+import { stringify } from 'csv-stringify/sync';
+import type { Kysely } from 'kysely';
+import type { CoreTables } from '../../core/db/schema';
+import { HttpError, notFound, requireRole, assertOfficeMember } from '../../core/http/guards';
+import { Pagination } from '../../core/ui/layout';
+import { UploadError } from '../../core/files';
+import { FLAGS, flagsFor, checkProgressUpdate, checkAmendment, type Flag } from './domain/flags';
+import { STAGES, WORK_TYPES } from './domain/normalise';
+import { DEFAULT_PREFIX, type ExportContext } from './domain/oc4ids';
+import {
+  addProgress,
+  addAmendment,
+  archivedProgrammes,
+  memo,
+  overview,
+  forgetStats,
+  concentratedSet,
+  flagCondition,
+  getProject,
+  listProjects,
+  nearby,
+  programmeBySlug,
+  totals,
+  worksDb,
+  applyFilters,
+  type Filters,
+  type WDb,
+} from './store';
+import { exportOne, oc4idsPackageStream, ocdsReleasePackage, exportProjects } from './export';
+import { importFile, ImportError } from './importer';
+import { FlagsPage, HomePage, ImportPage, ListPage, TotalsGrid, ProjectTable, filterQuery, type FilterOptions } from './views/pages';
+import { ProgressForm, ProjectPage } from './views/project';
+import { ProjectMap, pointsBox, Interactive, interactiveAssets, type MapArea } from './views/map';
+
+const PER_PAGE = 25;
+/** How long the aggregate figures may be reused (see store.memo). */
+const STATS_TTL = 10_000;
+
+function intParam(v: unknown, name: string, min: number, max: number): number | undefined {
+  if (v === undefined || v === '') return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min || n > max) throw new HttpError(400, `Invalid ${name}: ${String(v)}`, 'works.error.filter');
+  return n;
+}
+
+function strParam(v: unknown): string | undefined {
+  return typeof v === 'string' && v.trim() ? v.trim().slice(0, 200) : undefined;
+}
+
+/** Filters from the query string; unknown values are a clear 400, not an empty page. */
+export function parseFilters(query: unknown): Filters {
+  const q = (query ?? {}) as Record<string, unknown>;
+  const f: Filters = {
+    q: strParam(q.q),
+    type: strParam(q.type),
+    commune: intParam(q.commune, 'commune', 1, 15),
+    neighbourhood: strParam(q.neighbourhood),
+    stage: strParam(q.stage),
+    office: intParam(q.office, 'office', 1, 2 ** 31 - 1),
+    programme: intParam(q.programme, 'programme', 1, 2 ** 31 - 1),
+    year: intParam(q.year, 'year', 1900, 2100),
+    contractor: strParam(q.contractor),
+    flag: strParam(q.flag) as Flag | undefined,
+  };
+  if (f.type && !(WORK_TYPES as readonly string[]).includes(f.type)) throw new HttpError(400, `Invalid type: ${f.type}`, 'works.error.filter');
+  if (f.stage && !(STAGES as readonly string[]).includes(f.stage)) throw new HttpError(400, `Invalid stage: ${f.stage}`, 'works.error.filter');
+  if (f.flag && !(FLAGS as readonly string[]).includes(f.flag)) throw new HttpError(400, `Invalid flag: ${f.flag}`, 'works.error.filter');
+  for (const k of Object.keys(f) as Array<keyof Filters>) if (f[k] === undefined) delete f[k];
+  return f;
+}
+
+export function exportContext(request: FastifyRequest): ExportContext {
+  const { config } = request.server.services;
+  return { baseUrl: config.baseUrl, prefix: process.env.OC4IDS_PREFIX ?? DEFAULT_PREFIX, cityName: config.cityName };
+}
+
+async function flagCounts(db: WDb): Promise<Record<Flag, number>> {
+  const concentrated = await concentratedSet(db);
+  const out = {} as Record<Flag, number>;
+  const row = await db
+    .selectFrom('works_projects')
+    .select((eb) => FLAGS.map((f) => eb.fn.countAll<number>().filterWhere(flagCondition(eb, f, concentrated)).as(f)))
+    .executeTakeFirstOrThrow();
+  for (const f of FLAGS) out[f] = Number((row as Record<string, unknown>)[f] ?? 0);
+  return out;
+}
+
+async function filterOptions(db: WDb): Promise<FilterOptions> {
+  const [offices, programmes, communes] = await Promise.all([
+    db.selectFrom('offices').select(['id', 'name']).where('id', 'in', db.selectFrom('works_projects').select('office_id').where('office_id', 'is not', null)).orderBy('name').execute(),
+    db.selectFrom('works_programmes').select(['id', 'name']).orderBy('name').execute(),
+    db.selectFrom('works_projects').select('commune_id').distinct().where('commune_id', 'is not', null).orderBy('commune_id').execute(),
+  ]);
+  return { offices, programmes, communes: communes.map((c) => c.commune_id!) };
+}
+
+async function communeAreas(request: FastifyRequest): Promise<MapArea[]> {
+  return (await request.server.services.geo.communes()).map((c) => ({ id: c.id, name: c.name, geometry: c.geometry }));
+}
+
+async function mapData(request: FastifyRequest, db: WDb, f: Filters) {
+  const points = (
+    await db
+      .selectFrom('works_projects')
+      .select(['id', 'name', 'lat', 'lng', 'stage'])
+      .where((eb) => applyFilters(eb, f))
+      .where('lat', 'is not', null)
+      .where('lng', 'is not', null)
+      .execute()
+  ).map((r) => ({ id: r.id, name: r.name, lat: r.lat!, lng: r.lng!, stage: r.stage }));
+  const areas = await communeAreas(request);
+  const bounds = await request.server.services.geo.bounds();
+  return { points, areas, bbox: bounds ?? pointsBox(points) };
+}
+
+export const worksRoutes: FastifyPluginAsync = async (app) => {
+  const { services } = app;
+  const db = worksDb(services);
+  const officialGuard = requireRole('official', 'admin');
+
+  // Multipart forms carry the CSRF token in the action URL (the body is read only in the
+  // handler), and the CSRF plugin reads body and headers only: hand it the token.
+  app.addHook('onRequest', async (request) => {
+    if (request.method !== 'POST') return;
+    const token = (request.query as Record<string, unknown> | undefined)?._csrf;
+    if (typeof token === 'string' && !request.headers['x-csrf-token']) request.headers['x-csrf-token'] = token;
+  });
+
+  app.get('/works', async (request, reply) => {
+    const t = request.t;
+    const [ov, featured, archived, counts] = await Promise.all([
+      memo('overview', STATS_TTL, () => overview(db)),
+      memo('featured', STATS_TTL, () => db.selectFrom('works_projects').select(['id', 'name', 'stage', 'type', 'progress']).where('featured', '=', true).orderBy('id', 'desc').limit(6).execute()),
+      memo('archived', STATS_TTL, () => archivedProgrammes(db)),
+      memo('flags', STATS_TTL, () => flagCounts(db)),
+    ]);
+    const tot = ov.totals;
+    const { commune: byCommune, type: byType, office: byOffice, stage: byStage } = ov.by;
+    const charts = [
+      {
+        id: 'by-commune',
+        title: t('works.chart.commune'),
+        bars: byCommune
+          .filter((b) => b.key)
+          .sort((a, b) => Number(a.key) - Number(b.key))
+          .map((b) => ({ label: t('works.commune', { n: b.key }), value: b.projects, href: `/works/projects?commune=${b.key}` })),
+      },
+      { id: 'by-type', title: t('works.chart.type'), bars: byType.map((b) => ({ label: t(`works.type.${b.key}`), value: b.projects, href: `/works/projects?type=${b.key}` })) },
+      { id: 'by-office', title: t('works.chart.office'), bars: byOffice.map((b) => ({ label: b.key || t('works.unknown'), value: b.projects })) },
+      { id: 'by-stage', title: t('works.chart.stage'), bars: byStage.map((b) => ({ label: t(`works.stage.${b.key}`), value: b.projects, href: `/works/projects?stage=${b.key}` })) },
+    ];
+    const communes = (await services.geo.communes()).map((c) => ({ id: c.id, name: c.name, geometry: c.geometry }));
+    const perCommune = Object.fromEntries(byCommune.map((b) => [Number(b.key), b.projects]));
+    return reply.page(t('works.title'), <HomePage ctx={request.pageContext()} data={{ totals: tot, charts, featured, archived, flagCounts: counts, communes, perCommune }} />);
+  });
+
+  // The home page's map of every project, as an image: cached, so the home page stays fast.
+  app.get('/works/map.svg', async (request, reply) => {
+    const { render } = await import('preact-render-to-string');
+    const data = await mapData(request, db, {});
+    const svg = render(<ProjectMap ctx={request.pageContext()} title={request.t('works.home.map.alt', { n: data.points.length })} {...data} linked={false} />);
+    const inner = /<svg[\s\S]*<\/svg>/.exec(svg)?.[0] ?? '<svg xmlns="http://www.w3.org/2000/svg"/>';
+    return reply.type('image/svg+xml').header('cache-control', 'public, max-age=300').send(inner);
+  });
+
+  app.get('/works/projects', async (request, reply) => {
+    const f = parseFilters(request.query);
+    const q = request.query as Record<string, unknown>;
+    const view = q.view === 'map' ? 'map' : 'list';
+    const page = intParam(q.page, 'page', 1, 100000) ?? 1;
+    const [{ rows, total }, options, map] = await Promise.all([
+      listProjects(db, f, page, PER_PAGE),
+      memo('options', STATS_TTL, () => filterOptions(db)),
+      view === 'map' ? mapData(request, db, f) : Promise.resolve(undefined),
+    ]);
+    const pages = Math.max(1, Math.ceil(total / PER_PAGE));
+    return reply.page(
+      request.t('works.list.title'),
+      <ListPage ctx={request.pageContext()} f={f} options={options} rows={rows} total={total} page={page} pages={pages} view={view} map={map} />,
+      { breadcrumbs: [{ href: '/works', label: request.t('works.title') }, { label: request.t('works.list.title') }], ...(view === 'map' ? interactiveAssets(request.pageContext()) : {}) },
+    );
+  });
+
+  app.get('/works/projects.csv', async (request, reply) => {
+    const f = parseFilters(request.query);
+    const csv = await projectsCsv(db, exportContext(request), f);
+    return reply.type('text/csv; charset=utf-8').header('content-disposition', 'attachment; filename="obras.csv"').send(csv);
+  });
+
+  app.get('/works/projects.geojson', async (request, reply) => {
+    const f = parseFilters(request.query);
+    return reply.type('application/geo+json').send(await projectsGeoJson(db, f));
+  });
+
+  app.get('/works/flags', async (request, reply) => {
+    return reply.page(request.t('works.flags.title'), <FlagsPage ctx={request.pageContext()} counts={await memo('flags', STATS_TTL, () => flagCounts(db))} />, {
+      breadcrumbs: [{ href: '/works', label: request.t('works.title') }, { label: request.t('works.flags.title') }],
+    });
+  });
+
+  app.get('/works/programmes/:slug', async (request, reply) => {
+    const { slug } = request.params as { slug: string };
+    const programme = await programmeBySlug(db, slug);
+    if (!programme) throw notFound('No such programme');
+    const f: Filters = { programme: programme.id };
+    const [tot, list, map] = await Promise.all([totals(db, f), listProjects(db, f, 1, 500), mapData(request, db, f)]);
+    const ctx = request.pageContext();
+    const t = request.t;
+    return reply.page(
+      programme.name,
+      <div class="grid-container">
+        <h1>{programme.name}</h1>
+        {programme.archived && <p class="usa-intro">{t('works.programme.archivedLead')}</p>}
+        {programme.description && <p>{programme.description}</p>}
+        <TotalsGrid ctx={ctx} totals={tot} />
+        <h2>{t('works.project.map')}</h2>
+        <Interactive ctx={ctx} geojsonUrl={`/works/projects.geojson${filterQuery(f)}`}>
+          <ProjectMap ctx={ctx} title={t('works.list.mapTitle', { n: map.points.length })} points={map.points} areas={map.areas} bbox={map.points.length ? pointsBox(map.points) : map.bbox} />
+        </Interactive>
+        <h2>{t('works.list.title')}</h2>
+        <ProjectTable ctx={ctx} rows={list.rows} caption={t('works.list.count', { n: list.total })} />
+        <p>
+          <a href={`/api/oc4ids/project-package.json${filterQuery(f)}`}>{t('works.export.oc4ids')}</a> · <a href={`/works/projects.csv${filterQuery(f)}`}>{t('works.export.csv')}</a>
+        </p>
+      </div>,
+      { breadcrumbs: [{ href: '/works', label: t('works.title') }, { label: programme.name }], ...interactiveAssets(ctx) },
+    );
+  });
+
+  app.get('/works/photos/:fileId', async (request, reply) => {
+    const { fileId } = request.params as { fileId: string };
+    if (!/^[a-f0-9]{32}$/.test(fileId)) throw notFound();
+    const used = await db.selectFrom('works_photos').select('id').where('file_id', '=', fileId).executeTakeFirst();
+    const file = used && (await services.files.get(fileId));
+    if (!file) throw notFound();
+    const thumb = (request.query as Record<string, unknown>).size === 'thumb';
+    return reply.type(file.content_type).header('cache-control', 'public, max-age=86400').send(services.files.open(fileId, thumb ? 'thumb' : undefined));
+  });
+
+  // An official's own works, to report progress on (administrators see every office's).
+  app.get('/works/mine', { preHandler: officialGuard }, async (request, reply) => {
+    const u = request.user!;
+    const page = intParam((request.query as Record<string, unknown>).page, 'page', 1, 100000) ?? 1;
+    let q = db.selectFrom('works_projects').where('stage', 'not in', ['finished', 'cancelled']);
+    if (!u.roles.includes('admin')) q = q.where('office_id', 'in', u.officeIds.length ? u.officeIds : [-1]);
+    const [rows, count] = await Promise.all([
+      q.select(['id', 'name', 'type', 'stage', 'progress', 'contract_amount', 'communes', 'neighbourhood', 'office_name', 'current_planned_end', 'last_progress_at']).orderBy('last_progress_at', 'asc').orderBy('id').limit(PER_PAGE).offset((page - 1) * PER_PAGE).execute(),
+      q.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow(),
+    ]);
+    const ctx = request.pageContext();
+    const t = request.t;
+    const pages = Math.max(1, Math.ceil(Number(count.n) / PER_PAGE));
+    return reply.page(
+      t('works.mine.title'),
+      <div class="grid-container">
+        <h1>{t('works.mine.title')}</h1>
+        <p class="usa-intro">{t('works.mine.lead')}</p>
+        <p>
+          <a href="/works/import">{t('works.import.title')}</a>
+        </p>
+        {rows.length ? (
+          <table class="usa-table usa-table--striped">
+            <caption>{t('works.list.count', { n: Number(count.n) })}</caption>
+            <thead>
+              <tr>
+                <th scope="col">{t('works.field.name')}</th>
+                <th scope="col">{t('works.field.office')}</th>
+                <th scope="col">{t('works.field.stage')}</th>
+                <th scope="col">{t('works.field.progress')}</th>
+                <th scope="col">{t('works.mine.last')}</th>
+                <th scope="col">
+                  <span class="usa-sr-only">{t('works.progress.post')}</span>
+                </th>
+              </tr>
+            </thead>
+            <tbody>
+              {rows.map((r) => (
+                <tr key={r.id}>
+                  <th scope="row">
+                    <a href={`/works/${r.id}`}>{r.name}</a>
+                  </th>
+                  <td>{r.office_name}</td>
+                  <td>{t(`works.stage.${r.stage}`)}</td>
+                  <td>{r.progress === null ? '—' : request.fmt.percent(Number(r.progress) / 100)}</td>
+                  <td>{r.last_progress_at ? request.fmt.date(r.last_progress_at) : '—'}</td>
+                  <td>
+                    <a href={`/works/${r.id}/progress`} aria-label={`${t('works.progress.post')}: ${r.name}`}>
+                      {t('works.progress.post')}
+                    </a>
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        ) : (
+          <p>{t('works.mine.empty')}</p>
+        )}
+        <Pagination ctx={ctx} page={page} pages={pages} href={(p) => `/works/mine?page=${p}`} />
+      </div>,
+      { breadcrumbs: [{ href: '/works', label: t('works.title') }, { label: t('works.mine.title') }] },
+    );
+  });
+
+  app.get('/works/import', { preHandler: officialGuard }, async (request, reply) => {
+    return reply.page(request.t('works.import.title'), <ImportPage ctx={request.pageContext()} />);
+  });
+
+  app.post('/works/import', { preHandler: officialGuard, config: { rateLimit: { max: 10, timeWindow: '1 minute' } } }, async (request, reply) => {
+    if (!request.isMultipart()) throw new HttpError(400, 'Upload the file as a multipart form', 'works.import.noFile');
+    let file: Buffer | undefined;
+    let name = 'upload.csv';
+    for await (const part of request.parts()) {
+      if (part.type === 'file') {
+        if (part.fieldname === 'file' && !file) {
+          file = await part.toBuffer();
+          name = part.filename || name;
+        } else await part.toBuffer();
+      }
+    }
+    const t = request.t;
+    if (!file || !file.length) throw new HttpError(400, 'No file was uploaded', 'works.import.noFile');
+    const user = request.user!;
+    const allowed = user.roles.includes('admin') ? undefined : user.officeIds;
+    try {
+      const result = await importFile(services, file, name, request.actor(), allowed);
+      return reply.page(t('works.import.title'), <ImportPage ctx={request.pageContext()} result={result} />);
+    } catch (err) {
+      if (err instanceof ImportError) return reply.page(t('works.import.title'), <ImportPage ctx={request.pageContext()} error={err.message} />, { status: 400 });
+      throw err;
+    }
+  });
+
+  app.get('/works/:id', async (request, reply) => {
+    const id = intParam((request.params as { id: string }).id, 'project', 1, 2 ** 31 - 1)!;
+    const found = await getProject(db, id);
+    if (!found) throw notFound('No such project');
+    const p = found.project;
+    const [near, concentrated] = await Promise.all([nearby(db, p), concentratedSet(db)]);
+    const flags = flagsFor(
+      {
+        stage: p.stage,
+        progress: p.progress === null ? null : Number(p.progress),
+        contractAmount: p.contract_amount === null ? null : Number(p.contract_amount),
+        extraAmount: Number(p.extra_amount),
+        currentPlannedEnd: p.current_planned_end,
+        lastProgressAt: p.last_progress_at,
+        bidders: p.bidders,
+        contractorCuit: p.contractor_cuit,
+      },
+      new Date(),
+      concentrated,
+    );
+    const u = request.user;
+    const canEdit = !!u && (u.roles.includes('admin') || (p.office_id !== null && u.officeIds.includes(p.office_id)));
+    return reply.page(p.name, <ProjectPage ctx={request.pageContext()} d={{ ...found, nearby: near, flags, canEdit }} />, {
+      breadcrumbs: [{ href: '/works', label: request.t('works.title') }, { href: '/works/projects', label: request.t('works.list.title') }, { label: p.name }],
+    });
+  });
+
+  async function loadOwnProject(request: FastifyRequest) {
+    const id = intParam((request.params as { id: string }).id, 'project', 1, 2 ** 31 - 1)!;
+    const project = await db.selectFrom('works_projects').selectAll().where('id', '=', id).executeTakeFirst();
+    if (!project) throw notFound('No such project');
+    assertOfficeMember(request, project.office_id);
+    return project;
+  }
+
+  app.get('/works/:id/progress', { preHandler: officialGuard }, async (request, reply) => {
+    const project = await loadOwnProject(request);
+    return reply.page(request.t('works.progress.post'), <ProgressForm ctx={request.pageContext()} project={project} />);
+  });
+
+  app.post('/works/:id/progress', { preHandler: officialGuard }, async (request, reply) => {
+    const project = await loadOwnProject(request);
+    const fields: Record<string, string> = {};
+    const images: Array<{ buf: Buffer; name: string }> = [];
+    if (request.isMultipart()) {
+      for await (const part of request.parts()) {
+        if (part.type === 'file') {
+          const buf = await part.toBuffer();
+          if (part.fieldname === 'photos' && buf.length) images.push({ buf, name: part.filename });
+        } else fields[part.fieldname] = String(part.value ?? '');
+      }
+    } else Object.assign(fields, request.body as Record<string, string>);
+    const t = request.t;
+    const values = { progress: fields.progress, stage: fields.stage, note: fields.note };
+    const fail = (key: string, status = 400) =>
+      reply.page(t('works.progress.post'), <ProgressForm ctx={request.pageContext()} project={project} error={t(key)} values={values} />, { status });
+    const next = fields.progress?.trim() === '' || fields.progress === undefined ? NaN : Number(fields.progress.replace(',', '.'));
+    const stage = fields.stage ?? project.stage;
+    if (!(STAGES as readonly string[]).includes(stage)) return fail('works.progress.error.stage');
+    const note = (fields.note ?? '').trim().slice(0, 2000);
+    const problem = checkProgressUpdate(project.progress === null ? null : Number(project.progress), next, note);
+    if (problem) return fail(problem);
+    // Photos are checked and stored before the transaction: a bad image rejects the whole update.
+    const stored: Array<{ fileId: string; caption: string | null }> = [];
+    try {
+      for (const img of images.slice(0, 6)) {
+        const f = await services.files.putImage(img.buf, img.name || 'foto.jpg', { createdBy: request.user!.id });
+        stored.push({ fileId: f.id, caption: (fields.caption ?? '').trim().slice(0, 300) || null });
+      }
+    } catch (err) {
+      if (err instanceof UploadError) return fail(err.code === 'too_large' ? 'works.progress.error.tooLarge' : 'works.progress.error.image', err.code === 'too_large' ? 413 : 400);
+      throw err;
+    }
+    await db.transaction().execute(async (trx) => {
+      await addProgress(trx, project.id, { progress: next, stage, note, userId: request.user!.id, photos: stored });
+      await services.audit.record(
+        request.actor(),
+        { action: 'works.progress', subjectType: 'works_project', subjectId: project.id, officeId: project.office_id, details: { from: project.progress, to: next, stage } },
+        trx as unknown as Kysely<CoreTables>,
+      );
+    });
+    forgetStats();
+    return reply.redirect(`/works/${project.id}`, 303);
+  });
+
+  app.post('/works/:id/amendments', { preHandler: officialGuard }, async (request, reply) => {
+    const project = await loadOwnProject(request);
+    const body = (request.body ?? {}) as Record<string, string>;
+    const checked = checkAmendment(body);
+    if (typeof checked === 'string') {
+      return reply.page(request.t('works.progress.post'), <ProgressForm ctx={request.pageContext()} project={project} amendmentError={request.t(checked)} amendment={body} />, { status: 400 });
+    }
+    await db.transaction().execute(async (trx) => {
+      await addAmendment(trx, project, checked);
+      await services.audit.record(
+        request.actor(),
+        { action: 'works.amendment', subjectType: 'works_project', subjectId: project.id, officeId: project.office_id, details: { ...checked } },
+        trx as unknown as Kysely<CoreTables>,
+      );
+    });
+    forgetStats();
+    return reply.redirect(`/works/${project.id}`, 303);
+  });
+
+  // ---- Open Contracting: OC4IDS packages and OCDS releases (their own paths, not /api/v1).
+  app.get('/api/oc4ids/project-package.json', async (request, reply) => {
+    const f = parseFilters(request.query);
+    const ctx = exportContext(request);
+    const last = await db.selectFrom('works_projects').select((eb) => eb.fn.max('updated_at').as('m')).executeTakeFirst();
+    const uri = `${ctx.baseUrl}/api/oc4ids/project-package.json${filterQuery(f)}`;
+    return reply.type('application/json; charset=utf-8').send(oc4idsPackageStream(db, ctx, uri, last?.m ? new Date(last.m as Date) : new Date(), f));
+  });
+
+  app.get('/api/oc4ids/projects/:id.json', async (request, reply) => {
+    const id = intParam((request.params as { id: string }).id, 'project', 1, 2 ** 31 - 1)!;
+    const ctx = exportContext(request);
+    const p = await exportOne(db, ctx, id);
+    if (!p) throw notFound('No such project');
+    const { toOc4ids, packageHeader } = await import('./domain/oc4ids');
+    return reply.send({ ...packageHeader(ctx, `${ctx.baseUrl}/api/oc4ids/projects/${id}.json`, p.updatedAt), projects: [toOc4ids(p, ctx)] });
+  });
+
+  app.get('/api/ocds/releases/:id.json', async (request, reply) => {
+    const id = intParam((request.params as { id: string }).id, 'project', 1, 2 ** 31 - 1)!;
+    const ctx = exportContext(request);
+    const p = await exportOne(db, ctx, id);
+    if (!p) throw notFound('No such project');
+    return reply.send(ocdsReleasePackage(p, ctx, `${ctx.baseUrl}/api/ocds/releases/${id}.json`));
+  });
+};
+
+/** Every project with a place, as small GeoJSON points (the full record is one click away). */
+export async function projectsGeoJson(db: WDb, f: Filters = {}): Promise<string> {
+  const rows = await db
+    .selectFrom('works_projects')
+    .select(['id', 'name', 'stage', 'type', 'lat', 'lng'])
+    .where((eb) => applyFilters(eb, f))
+    .where('lat', 'is not', null)
+    .orderBy('id')
+    .execute();
+  const features = rows.map(
+    (r) => `{"type":"Feature","id":${r.id},"geometry":{"type":"Point","coordinates":[${r.lng!.toFixed(5)},${r.lat!.toFixed(5)}]},"properties":{"name":${JSON.stringify(r.name)},"stage":"${r.stage}","type":"${r.type}"}}`,
+  );
+  return `{"type":"FeatureCollection","features":[${features.join(',')}]}`;
+}
+
+/** The works as CSV, one row per project, same filters as the list. */
+export async function projectsCsv(db: WDb, ctx: ExportContext, f: Filters = {}): Promise<string> {
+  const header = ['id', 'external_id', 'name', 'type', 'raw_type', 'programme', 'office', 'stage', 'progress', 'contract_amount', 'currency', 'extra_amount', 'start_date', 'planned_end', 'current_planned_end', 'actual_end', 'communes', 'neighbourhood', 'address', 'lat', 'lng', 'workers', 'procurement_method', 'procedure_number', 'tender_year', 'contractor_name', 'contractor_cuit', 'url'];
+  const lines: string[] = [stringify([header])];
+  for await (const batch of exportProjects(db, ctx, f)) {
+    lines.push(
+      stringify(
+        batch.map((p) => [p.id, p.externalId, p.name, p.type, p.rawType ?? '', p.programme?.name ?? '', p.office?.name ?? '', p.stage, p.progress ?? '', p.contractAmount ?? '', p.currency, p.amendments.reduce((s, a) => s + a.extraAmount, 0), p.startDate ?? '', p.plannedEnd ?? '', p.currentPlannedEnd ?? '', p.actualEnd ?? '', p.communes.join(' '), p.neighbourhood ?? '', p.address ?? '', p.lat ?? '', p.lng ?? '', p.workers ?? '', p.procurementMethod ?? '', p.procedureNumber ?? '', p.tenderYear ?? '', p.contractors[0]?.name ?? '', p.contractors[0]?.cuit ?? '', `${ctx.baseUrl}/works/${p.id}`]),
+      ),
+    );
+  }
+  return lines.join('');
+}

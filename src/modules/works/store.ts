@@ -1,0 +1,496 @@
+import crypto from 'node:crypto';
+import { sql, type Expression, type ExpressionBuilder, type Kysely, type SqlBool, type Transaction } from 'kysely';
+import type { Services } from '../../core/services';
+import type { CoreTables } from '../../core/db/schema';
+import type { WorksTables, ProjectRow } from './tables';
+import type { ProjectInput, RejectedRow } from './domain/project';
+import { fold, inCityBox, slugify } from './domain/normalise';
+import { THRESHOLDS, concentratedContractors, type Flag } from './domain/flags';
+
+export type WDb = Kysely<CoreTables & WorksTables>;
+type EB = ExpressionBuilder<CoreTables & WorksTables, 'works_projects'>;
+
+export function worksDb(services: Services): WDb {
+  return services.db.withTables<WorksTables>();
+}
+
+export interface ImportSummary {
+  imported: number;
+  updated: number;
+  unchanged: number;
+  rejected: RejectedRow[];
+}
+
+export function summaryLine(s: ImportSummary): string {
+  return `${s.imported} imported, ${s.updated} updated, ${s.rejected.length} rejected`;
+}
+
+/** Hash of what the source says: equal hashes mean a re-import has nothing to change. */
+function hashOf(p: ProjectInput): string {
+  return crypto.createHash('sha256').update(JSON.stringify(p)).digest('hex');
+}
+
+/** Offices by folded name and slug, so "Secretaría de Transporte y Obras Públicas" finds 'transporte-y-obras-publicas'. */
+async function officeResolver(db: WDb) {
+  const offices = await db.selectFrom('offices').select(['id', 'slug', 'name']).execute();
+  const cache = new Map<string, number | null>();
+  return (name: string | null): number | null => {
+    if (!name) return null;
+    if (cache.has(name)) return cache.get(name)!;
+    const f = fold(name);
+    const slug = slugify(name);
+    const stripped = slug.replace(/^(ministerio|secretaria|subsecretaria|instituto|agencia|direccion-general)-(de-(la-)?)?/, '');
+    const hit =
+      offices.find((o) => fold(o.name) === f || o.slug === slug) ??
+      offices.find((o) => {
+        const core = o.slug.replace(/^(ministerio|instituto|secretaria|agencia)-de-/, '');
+        return o.slug === stripped || o.slug.endsWith(`-${stripped}`) || stripped === core || stripped.endsWith(`-${core}`);
+      });
+    cache.set(name, hit?.id ?? null);
+    return hit?.id ?? null;
+  };
+}
+
+/**
+ * Imports projects in one transaction: inserts new ones, updates changed ones, leaves equal
+ * ones alone, and rejects (without storing anything of them) rows placed outside the city.
+ */
+export async function importProjects(
+  services: Services,
+  inputs: ProjectInput[],
+  opts: { actorId?: number | null; rejected?: RejectedRow[]; lines?: Map<string, number>; allowedOfficeIds?: number[] } = {},
+): Promise<ImportSummary> {
+  const db = worksDb(services);
+  const rejected = [...(opts.rejected ?? [])];
+  const hasCity = (await services.geo.communes()).length > 0;
+  const accepted: Array<{ p: ProjectInput; communeId: number | null; hood: string | null }> = [];
+  for (const p of inputs) {
+    if (p.lat === null || p.lng === null) {
+      accepted.push({ p, communeId: p.communes[0] ?? null, hood: p.neighbourhood });
+      continue;
+    }
+    const place = hasCity ? await services.geo.locate(p.lat, p.lng) : inCityBox(p.lat, p.lng) ? { commune: null, neighbourhood: null } : null;
+    if (!place) {
+      rejected.push({ line: opts.lines?.get(p.externalId) ?? 0, reason: `coordinates ${p.lat}, ${p.lng} are outside the city`, ref: p.externalId });
+      continue;
+    }
+    const communes = p.communes.length ? p.communes : place.commune ? [place.commune.id] : [];
+    accepted.push({ p: { ...p, communes }, communeId: communes[0] ?? place.commune?.id ?? null, hood: p.neighbourhood ?? place.neighbourhood?.name ?? null });
+  }
+
+  return db.transaction().execute(async (trx) => {
+    const resolveOffice = await officeResolver(trx);
+    const existing = new Map(
+      (await trx.selectFrom('works_projects').select(['id', 'external_id', 'source_hash', 'progress']).execute()).map((r) => [r.external_id, r]),
+    );
+    const summary: ImportSummary = { imported: 0, updated: 0, unchanged: 0, rejected };
+    const todo: Array<{ p: ProjectInput; communeId: number | null; hood: string | null; officeId: number | null; hash: string }> = [];
+    for (const a of accepted) {
+      const officeId = resolveOffice(a.p.officeName);
+      // An official imports only their own offices' projects; administrators import everything.
+      if (opts.allowedOfficeIds && (officeId === null || !opts.allowedOfficeIds.includes(officeId))) {
+        rejected.push({ line: opts.lines?.get(a.p.externalId) ?? 0, reason: `belongs to ${a.p.officeName ?? 'no office'}, not to your office`, ref: a.p.externalId });
+        continue;
+      }
+      const hash = hashOf(a.p);
+      if (existing.get(a.p.externalId)?.source_hash === hash) summary.unchanged++;
+      else todo.push({ ...a, officeId, hash });
+    }
+    if (!todo.length) return summary;
+
+    // Programmes first, in one statement: new ones are created, existing ones kept as they are.
+    const names = new Map<string, string>();
+    for (const { p } of todo) if (p.programme) names.set(slugify(p.programme), p.programme);
+    if (names.size) {
+      await trx
+        .insertInto('works_programmes')
+        .values([...names].map(([slug, name]) => ({ slug, name })))
+        .onConflict((oc) => oc.column('slug').doNothing())
+        .execute();
+    }
+    const programmes = new Map(
+      names.size ? (await trx.selectFrom('works_programmes').select(['id', 'slug']).where('slug', 'in', [...names.keys()]).execute()).map((r) => [r.slug, r.id]) : [],
+    );
+
+    const now = new Date();
+    const rowOf = ({ p, communeId, hood, officeId, hash }: (typeof todo)[number]) => ({
+      external_id: p.externalId,
+      name: p.name,
+      description: p.description,
+      type: p.type,
+      raw_type: p.rawType,
+      programme_id: p.programme ? (programmes.get(slugify(p.programme)) ?? null) : null,
+      office_id: officeId,
+      office_name: p.officeName,
+      stage: p.stage,
+      progress: p.progress,
+      start_date: p.startDate,
+      planned_end: p.plannedEnd,
+      current_planned_end: p.currentPlannedEnd,
+      actual_end: p.actualEnd,
+      duration_months: p.durationMonths,
+      communes: p.communes,
+      commune_id: communeId,
+      neighbourhood: hood,
+      address: p.address,
+      lat: p.lat,
+      lng: p.lng,
+      geometry: p.geometry ? JSON.stringify(p.geometry) : null,
+      sites: p.sites,
+      workers: p.workers,
+      beneficiaries: p.beneficiaries,
+      funding: p.funding,
+      participatory: p.participatory,
+      commitment: p.commitment,
+      featured: p.featured,
+      procurement_method: p.procurementMethod,
+      procedure_type: p.procedureType,
+      procedure_number: p.procedureNumber,
+      tender_year: p.tenderYear,
+      contractors: JSON.stringify(p.contractors),
+      contractor_name: p.contractors[0]?.name ?? null,
+      contractor_cuit: p.contractors[0]?.cuit ?? null,
+      contract_amount: p.contractAmount,
+      currency: p.currency,
+      bidders: p.bidders,
+      file_number: p.fileNumber,
+      tender_docs_url: p.tenderDocsUrl,
+      environmental_study_url: p.environmentalStudyUrl,
+      link: p.link,
+      extra_amount: p.amendments.reduce((s, a) => s + a.extraAmount, 0),
+      extra_months: p.amendments.reduce((s, a) => s + a.extraMonths, 0),
+      source_hash: hash,
+      updated_at: now,
+    });
+
+    const ids = new Map<string, number>();
+    const progressRows: Array<{ project_id: number; progress: number; stage: string; note: string; created_by: number | null }> = [];
+    const fresh = todo.filter((x) => !existing.has(x.p.externalId));
+    // New projects go in a few multi-row inserts: the demo import must stay fast on PGlite.
+    for (let i = 0; i < fresh.length; i += 200) {
+      const chunk = fresh.slice(i, i + 200);
+      const rows = await trx
+        .insertInto('works_projects')
+        .values(chunk.map((x) => ({ ...rowOf(x), last_progress_at: x.p.progress !== null ? now : null })))
+        .returning(['id', 'external_id'])
+        .execute();
+      for (const r of rows) ids.set(r.external_id, r.id);
+    }
+    for (const x of fresh) {
+      if (x.p.progress !== null) progressRows.push({ project_id: ids.get(x.p.externalId)!, progress: x.p.progress, stage: x.p.stage, note: 'import', created_by: opts.actorId ?? null });
+    }
+    summary.imported = fresh.length;
+
+    const changed = todo.filter((x) => existing.has(x.p.externalId));
+    for (const x of changed) {
+      const old = existing.get(x.p.externalId)!;
+      const progressChanged = x.p.progress !== null && (old.progress === null || Number(old.progress) !== x.p.progress);
+      await trx
+        .updateTable('works_projects')
+        .set({ ...rowOf(x), ...(progressChanged ? { last_progress_at: now } : {}) })
+        .where('id', '=', old.id)
+        .execute();
+      ids.set(x.p.externalId, old.id);
+      if (progressChanged) progressRows.push({ project_id: old.id, progress: x.p.progress!, stage: x.p.stage, note: 'import', created_by: opts.actorId ?? null });
+    }
+    if (changed.length) {
+      const changedIds = changed.map((x) => ids.get(x.p.externalId)!);
+      await trx.deleteFrom('works_photos').where('project_id', 'in', changedIds).where('source', '=', 'import').execute();
+      await trx.deleteFrom('works_amendments').where('project_id', 'in', changedIds).execute();
+    }
+    summary.updated = changed.length;
+
+    const photoRows = todo.flatMap((x) =>
+      x.p.photos.map((ph, i) => ({ project_id: ids.get(x.p.externalId)!, url: ph.url, caption: ph.caption, taken_on: ph.takenOn, source: 'import', position: i })),
+    );
+    const amendmentRows = todo.flatMap((x) =>
+      x.p.amendments.map((a) => ({ project_id: ids.get(x.p.externalId)!, date: a.date, extra_amount: a.extraAmount, extra_months: a.extraMonths, reason: a.reason })),
+    );
+    for (let i = 0; i < progressRows.length; i += 500) await trx.insertInto('works_progress').values(progressRows.slice(i, i + 500)).execute();
+    for (let i = 0; i < photoRows.length; i += 500) await trx.insertInto('works_photos').values(photoRows.slice(i, i + 500)).execute();
+    for (let i = 0; i < amendmentRows.length; i += 500) await trx.insertInto('works_amendments').values(amendmentRows.slice(i, i + 500)).execute();
+    return summary;
+  }).finally(forgetStats);
+}
+
+// ---------------------------------------------------------------- queries
+
+export interface Filters {
+  q?: string;
+  type?: string;
+  commune?: number;
+  neighbourhood?: string;
+  stage?: string;
+  office?: number;
+  programme?: number;
+  year?: number;
+  contractor?: string;
+  flag?: Flag;
+}
+
+export async function concentratedSet(db: WDb | Transaction<CoreTables & WorksTables>): Promise<Set<string>> {
+  const rows = await db
+    .selectFrom('works_projects')
+    .select(['contractor_cuit', (eb) => eb.fn.sum<number>('contract_amount').as('amount')])
+    .where('contract_amount', 'is not', null)
+    .groupBy('contractor_cuit')
+    .execute();
+  // Projects without a CUIT still count in the total the share is measured against.
+  const totals = rows.map((r) => ({ cuit: r.contractor_cuit ?? '', amount: Number(r.amount ?? 0) }));
+  const set = concentratedContractors(totals);
+  set.delete('');
+  return set;
+}
+
+export function flagCondition(eb: EB, flag: Flag, concentrated?: Set<string>): Expression<SqlBool> {
+  const today = new Date().toISOString().slice(0, 10);
+  switch (flag) {
+    case 'cost_overrun':
+      return sql<SqlBool>`(contract_amount > 0 and extra_amount > ${THRESHOLDS.costOverrunShare} * contract_amount)`;
+    case 'delay':
+      return sql<SqlBool>`(stage not in ('finished','cancelled') and current_planned_end < ${today} and coalesce(progress, 0) < 100)`;
+    case 'stalled':
+      return sql<SqlBool>`(stage in ('in_progress','paused') and last_progress_at < now() - make_interval(months => ${THRESHOLDS.stalledMonths}))`;
+    case 'single_bidder':
+      return eb('bidders', '=', 1);
+    case 'concentration':
+      if (concentrated) return concentrated.size ? eb('contractor_cuit', 'in', [...concentrated]) : sql<SqlBool>`false`;
+      return sql<SqlBool>`contractor_cuit in (select c.contractor_cuit from works_projects c where c.contractor_cuit is not null group by c.contractor_cuit having sum(c.contract_amount) >= ${THRESHOLDS.concentrationShare} * (select sum(t.contract_amount) from works_projects t))`;
+  }
+}
+
+export function applyFilters(eb: EB, f: Filters, concentrated?: Set<string>): Expression<SqlBool> {
+  const conds: Expression<SqlBool>[] = [];
+  if (f.q) {
+    conds.push(
+      sql<SqlBool>`es_tsvector(name || ' ' || description || ' ' || coalesce(address, '') || ' ' || coalesce(contractor_name, '')) @@ plainto_tsquery('spanish', immutable_unaccent(${f.q}))`,
+    );
+  }
+  if (f.type) conds.push(eb('type', '=', f.type));
+  if (f.commune) conds.push(sql<SqlBool>`communes @> array[${f.commune}]::integer[]`);
+  if (f.neighbourhood) conds.push(sql<SqlBool>`immutable_unaccent(lower(neighbourhood)) = immutable_unaccent(lower(${f.neighbourhood}))`);
+  if (f.stage) conds.push(eb('stage', '=', f.stage));
+  if (f.office) conds.push(eb('office_id', '=', f.office));
+  if (f.programme) {
+    conds.push(
+      eb.or([eb('programme_id', '=', f.programme), eb('programme_id', 'in', eb.selectFrom('works_programmes').select('id').where('parent_id', '=', f.programme))]),
+    );
+  }
+  if (f.year) conds.push(eb.or([eb('tender_year', '=', f.year), sql<SqlBool>`left(start_date, 4) = ${String(f.year)}`]));
+  if (f.contractor) {
+    const c = f.contractor.trim();
+    conds.push(eb.or([eb('contractor_cuit', '=', c), sql<SqlBool>`contractors::text ilike ${'%' + c.replace(/[%_\\]/g, '\\$&') + '%'}`]));
+  }
+  if (f.flag) conds.push(flagCondition(eb, f.flag, concentrated));
+  return eb.and(conds);
+}
+
+export const LIST_COLUMNS = [
+  'id',
+  'name',
+  'type',
+  'stage',
+  'progress',
+  'contract_amount',
+  'currency',
+  'communes',
+  'neighbourhood',
+  'office_name',
+  'current_planned_end',
+  'lat',
+  'lng',
+] as const;
+
+export async function listProjects(db: WDb, f: Filters, page: number, perPage: number) {
+  const base = db.selectFrom('works_projects').where((eb) => applyFilters(eb, f));
+  const [rows, count] = await Promise.all([
+    base
+      .select([...LIST_COLUMNS])
+      .orderBy('featured', 'desc')
+      .orderBy('id', 'desc')
+      .limit(perPage)
+      .offset((page - 1) * perPage)
+      .execute(),
+    base.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow(),
+  ]);
+  return { rows, total: Number(count.n) };
+}
+
+export interface Totals {
+  projects: number;
+  investment: number;
+  workers: number;
+  finished: number;
+}
+
+export async function totals(db: WDb, f: Filters = {}): Promise<Totals> {
+  const r = await db
+    .selectFrom('works_projects')
+    .where((eb) => applyFilters(eb, f))
+    .select([
+      (eb) => eb.fn.countAll<number>().as('projects'),
+      sql<number>`coalesce(sum(contract_amount), 0)`.as('investment'),
+      sql<number>`coalesce(sum(workers), 0)`.as('workers'),
+      sql<number>`count(*) filter (where stage = 'finished')`.as('finished'),
+    ])
+    .executeTakeFirstOrThrow();
+  return { projects: Number(r.projects), investment: Number(r.investment), workers: Number(r.workers), finished: Number(r.finished) };
+}
+
+export type Dimension = 'commune' | 'type' | 'office' | 'stage';
+
+/** Project counts and amounts grouped by one dimension, largest first. */
+export async function breakdown(db: WDb, dim: Dimension, f: Filters = {}): Promise<Array<{ key: string; label: string; projects: number; amount: number }>> {
+  const key =
+    dim === 'commune' ? sql<string>`coalesce(commune_id::text, '')` : dim === 'office' ? sql<string>`coalesce(office_name, '')` : sql<string>`${sql.ref(dim)}`;
+  const rows = await db
+    .selectFrom('works_projects')
+    .where((eb) => applyFilters(eb, f))
+    .select([key.as('key'), (eb) => eb.fn.countAll<number>().as('projects'), sql<number>`coalesce(sum(contract_amount), 0)`.as('amount')])
+    .groupBy(key)
+    .orderBy('projects', 'desc')
+    .execute();
+  return rows.map((r) => ({ key: r.key, label: r.key, projects: Number(r.projects), amount: Number(r.amount) }));
+}
+
+export interface Overview {
+  totals: Totals;
+  by: Record<Dimension, Array<{ key: string; projects: number; amount: number }>>;
+}
+
+/** Totals and the four breakdowns of the home page in one scan (grouping sets). */
+export async function overview(db: WDb): Promise<Overview> {
+  const { rows } = await sql<{ commune: number | null; type: string | null; office: string | null; stage: string | null; g: number; projects: number; amount: number; workers: number; finished: number }>`
+    select commune_id as commune, type, coalesce(office_name, '') as office, stage,
+      grouping(commune_id, type, coalesce(office_name, ''), stage) as g,
+      count(*) as projects, coalesce(sum(contract_amount), 0) as amount, coalesce(sum(workers), 0) as workers,
+      count(*) filter (where stage = 'finished') as finished
+    from works_projects
+    group by grouping sets ((commune_id), (type), (coalesce(office_name, '')), (stage), ())`.execute(db);
+  const by: Overview['by'] = { commune: [], type: [], office: [], stage: [] };
+  let totals: Totals = { projects: 0, investment: 0, workers: 0, finished: 0 };
+  // grouping() sets one bit per column left out, in the order listed (commune is the highest bit).
+  for (const r of rows) {
+    const item = { projects: Number(r.projects), amount: Number(r.amount) };
+    const g = Number(r.g);
+    if (g === 15) totals = { projects: item.projects, investment: item.amount, workers: Number(r.workers), finished: Number(r.finished) };
+    else if (g === 7) {
+      if (r.commune !== null) by.commune.push({ key: String(r.commune), ...item });
+    } else if (g === 11) by.type.push({ key: r.type!, ...item });
+    else if (g === 13) by.office.push({ key: r.office ?? '', ...item });
+    else if (g === 14) by.stage.push({ key: r.stage!, ...item });
+  }
+  for (const list of Object.values(by)) list.sort((a, b) => b.projects - a.projects || a.key.localeCompare(b.key));
+  return { totals, by };
+}
+
+const cache = new Map<string, { until: number; value: Promise<unknown> }>();
+
+/**
+ * A few seconds' memo for the aggregate pages (home, flags, filter lists): they scan the whole
+ * table and change only on import or progress updates, which call forgetStats(). Another process
+ * sees a change at most `ttlMs` later; nothing else is kept in memory.
+ */
+export function memo<T>(key: string, ttlMs: number, fn: () => Promise<T>): Promise<T> {
+  const now = Date.now();
+  const hit = cache.get(key);
+  if (hit && hit.until > now) return hit.value as Promise<T>;
+  const value = fn();
+  cache.set(key, { until: now + ttlMs, value });
+  value.catch(() => cache.delete(key));
+  return value;
+}
+
+export function forgetStats(): void {
+  cache.clear();
+}
+
+export async function getProject(db: WDb, id: number) {
+  const project = await db.selectFrom('works_projects').selectAll().where('id', '=', id).executeTakeFirst();
+  if (!project) return undefined;
+  const [programme, photos, progress, amendments, office] = await Promise.all([
+    project.programme_id ? db.selectFrom('works_programmes').selectAll().where('id', '=', project.programme_id).executeTakeFirst() : undefined,
+    db.selectFrom('works_photos').selectAll().where('project_id', '=', id).orderBy('position').orderBy('id').execute(),
+    db.selectFrom('works_progress').selectAll().where('project_id', '=', id).orderBy('at').orderBy('id').execute(),
+    db.selectFrom('works_amendments').selectAll().where('project_id', '=', id).orderBy('id').execute(),
+    project.office_id ? db.selectFrom('offices').select(['id', 'name', 'slug']).where('id', '=', project.office_id).executeTakeFirst() : undefined,
+  ]);
+  return { project, programme, photos, progress, amendments, office };
+}
+
+/** Projects within about `km` kilometres, nearest first (equirectangular distance: fine at city scale). */
+export async function nearby(db: WDb, p: Pick<ProjectRow, 'id' | 'lat' | 'lng'>, km = 1, limit = 5) {
+  if (p.lat === null || p.lng === null) return [];
+  const dLat = km / 111;
+  const dLng = km / (111 * Math.cos((p.lat * Math.PI) / 180));
+  return db
+    .selectFrom('works_projects')
+    .select(['id', 'name', 'stage', 'type'])
+    .where('id', '!=', p.id)
+    .where((eb) => eb.between('lat', p.lat! - dLat, p.lat! + dLat))
+    .where((eb) => eb.between('lng', p.lng! - dLng, p.lng! + dLng))
+    .orderBy(sql`(lat - ${p.lat}) * (lat - ${p.lat}) + (lng - ${p.lng}) * (lng - ${p.lng})`)
+    .limit(limit)
+    .execute();
+}
+
+export async function programmeBySlug(db: WDb, slug: string) {
+  return db.selectFrom('works_programmes').selectAll().where('slug', '=', slug).executeTakeFirst();
+}
+
+export async function archivedProgrammes(db: WDb) {
+  return db.selectFrom('works_programmes').selectAll().where('archived', '=', true).where('parent_id', 'is', null).orderBy('name').execute();
+}
+
+/** Records an official's progress update; the caller has checked the rules and the office. */
+export async function addProgress(
+  trx: Transaction<CoreTables & WorksTables>,
+  projectId: number,
+  u: { progress: number; stage: string; note: string; userId: number; photos: Array<{ fileId: string; caption: string | null }> },
+) {
+  const row = await trx
+    .insertInto('works_progress')
+    .values({ project_id: projectId, progress: u.progress, stage: u.stage, note: u.note, created_by: u.userId })
+    .returning('id')
+    .executeTakeFirstOrThrow();
+  await trx
+    .updateTable('works_projects')
+    .set({
+      progress: u.progress,
+      stage: u.stage,
+      last_progress_at: new Date(),
+      updated_at: new Date(),
+      ...(u.stage === 'finished' ? { actual_end: new Date().toISOString().slice(0, 10) } : {}),
+    })
+    .where('id', '=', projectId)
+    .execute();
+  if (u.photos.length) {
+    await trx
+      .insertInto('works_photos')
+      .values(u.photos.map((ph, i) => ({ project_id: projectId, progress_id: row.id, file_id: ph.fileId, caption: ph.caption, taken_on: new Date().toISOString().slice(0, 10), source: 'update', position: 100 + i })))
+      .execute();
+  }
+  return row.id;
+}
+
+/** Records a contract amendment and moves the project's totals and current planned end with it. */
+export async function addAmendment(trx: Transaction<CoreTables & WorksTables>, project: Pick<ProjectRow, 'id' | 'current_planned_end' | 'planned_end'>, a: { date: string; extraAmount: number; extraMonths: number; reason: string }) {
+  await trx.insertInto('works_amendments').values({ project_id: project.id, date: a.date, extra_amount: a.extraAmount, extra_months: a.extraMonths, reason: a.reason }).execute();
+  const end = project.current_planned_end ?? project.planned_end;
+  let newEnd = end;
+  if (end && a.extraMonths) {
+    const d = new Date(`${end}T00:00:00Z`);
+    d.setUTCDate(d.getUTCDate() + Math.round(a.extraMonths * 30.44));
+    newEnd = d.toISOString().slice(0, 10);
+  }
+  await trx
+    .updateTable('works_projects')
+    .set((eb) => ({
+      extra_amount: eb('extra_amount', '+', a.extraAmount),
+      extra_months: eb('extra_months', '+', a.extraMonths),
+      current_planned_end: newEnd,
+      updated_at: new Date(),
+    }))
+    .where('id', '=', project.id)
+    .execute();
+}
