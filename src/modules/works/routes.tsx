@@ -160,7 +160,8 @@ export const worksRoutes: FastifyPluginAsync = async (app) => {
     const { render } = await import('preact-render-to-string');
     const data = await mapData(request, db, {});
     const svg = render(<ProjectMap ctx={request.pageContext()} title={request.t('works.home.map.alt', { n: data.points.length })} {...data} linked={false} />);
-    const inner = /<svg[\s\S]*<\/svg>/.exec(svg)?.[0] ?? '<svg xmlns="http://www.w3.org/2000/svg"/>';
+    // The first <svg> is the map; the legend after it has small SVGs of its own.
+    const inner = /<svg[\s\S]*?<\/svg>/.exec(svg)?.[0] ?? '<svg xmlns="http://www.w3.org/2000/svg"/>';
     return reply.type('image/svg+xml').header('cache-control', 'public, max-age=300').send(inner);
   });
 

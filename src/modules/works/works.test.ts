@@ -143,6 +143,9 @@ test('/works home: totals, SVG charts with data tables, map image, archived prog
   assert.equal(map.statusCode, 200);
   assert.match(map.headers['content-type'] as string, /image\/svg\+xml/);
   assert.ok((map.body.match(/<circle/g) ?? []).length > 1000);
+  // One well-formed SVG document: browsers show nothing for an image with anything after </svg>.
+  assert.equal((map.body.match(/<svg/g) ?? []).length, 1);
+  assert.match(map.body, /<\/svg>$/);
   const en = await t.app.inject('/works?lang=en');
   assert.match(en.body, /Works by commune/);
 });

@@ -71,7 +71,8 @@ export function ProjectMap({ ctx, title, points, areas, bbox, linked = true }: {
   const pr = projector(bbox, width);
   return (
     <div class="city-map">
-      <svg viewBox={`0 0 ${width} ${pr.height.toFixed(0)}`} role="img" aria-label={title} xmlns="http://www.w3.org/2000/svg">
+      {/* With links inside, the map is a group of links rather than one image (axe: nested-interactive). */}
+      <svg viewBox={`0 0 ${width} ${pr.height.toFixed(0)}`} role={linked ? 'group' : 'img'} aria-label={title} xmlns="http://www.w3.org/2000/svg">
         <title>{title}</title>
         {areas.map((a) => (
           <path key={a.id} class="commune" d={areaPath(a.geometry, pr)} fill="#e7f2f8" stroke="#005ea2" stroke-width="0.6" />
