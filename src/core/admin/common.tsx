@@ -101,40 +101,7 @@ export function AdminPage({ title, children }: { title: string; children: Compon
   );
 }
 
-export function Select(props: {
-  name: string;
-  label: string;
-  value: string;
-  options: Array<{ value: string; label: string }>;
-  error?: string;
-  hint?: string;
-}) {
-  const id = `f-${props.name}`;
-  const describedBy = [props.hint ? `${id}-hint` : '', props.error ? `${id}-error` : ''].filter(Boolean).join(' ') || undefined;
-  return (
-    <div class={`usa-form-group${props.error ? ' usa-form-group--error' : ''}`}>
-      <label class={`usa-label${props.error ? ' usa-label--error' : ''}`} for={id}>
-        {props.label}
-      </label>
-      {props.hint && (
-        <div class="usa-hint" id={`${id}-hint`}>
-          {props.hint}
-        </div>
-      )}
-      {props.error && (
-        <span class="usa-error-message" id={`${id}-error`} role="alert">
-          {props.error}
-        </span>
-      )}
-      <select class="usa-select" id={id} name={props.name} aria-describedby={describedBy} aria-invalid={props.error ? true : undefined}>
-        {props.options.map((o) => (
-          <option value={o.value} selected={o.value === props.value} key={o.value}>
-            {o.label}
-          </option>
-        ))}
-      </select>
-    </div>
-  );
-}
+/** Admin forms use core's select field. */
+export { SelectField as Select } from '../ui/layout';
 
 export const adminCrumb = (ctx: PageContext) => ({ href: '/admin', label: ctx.t('admin.title') });

@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { Alert, CsrfField, Field, Section } from '../ui/layout';
+import { Alert, CsrfField, Field, Section, SelectField } from '../ui/layout';
 import type { PageContext } from '../ui/context';
 import { HttpError, requireUser } from '../http/guards';
 import { LANG_COOKIE } from '../http';
@@ -28,33 +28,6 @@ interface Profile {
   password_hash: string | null;
 }
 
-function Select(props: { name: string; label: string; value: string; options: Array<[string, string]>; hint?: string; error?: string }) {
-  const id = `f-${props.name}`;
-  return (
-    <div class={`usa-form-group${props.error ? ' usa-form-group--error' : ''}`}>
-      <label class="usa-label" for={id}>
-        {props.label}
-      </label>
-      {props.hint && (
-        <div class="usa-hint" id={`${id}-hint`}>
-          {props.hint}
-        </div>
-      )}
-      {props.error && (
-        <span class="usa-error-message" id={`${id}-error`} role="alert">
-          {props.error}
-        </span>
-      )}
-      <select class="usa-select" id={id} name={props.name} aria-describedby={props.hint ? `${id}-hint` : undefined}>
-        {props.options.map(([v, label]) => (
-          <option value={v} selected={v === props.value} key={v}>
-            {label}
-          </option>
-        ))}
-      </select>
-    </div>
-  );
-}
 
 export function communeLabel(ctx: PageContext, id: number, name: string | null) {
   return name ?? ctx.t('auth.commune', { n: id });
@@ -106,14 +79,22 @@ function AccountPage({ ctx, p, notice, errors, values }: { ctx: PageContext; p: 
           {t('auth.field.email')}: <strong>{p.email}</strong>
         </p>
         <Field name="name" label={t('auth.field.name')} value={v.name} error={errors.name} required autocomplete="name" />
-        <Select name="locale" label={t('auth.field.locale')} value={v.locale} options={[['es-AR', 'Español (Argentina)'], ['en', 'English']]} />
-        <Select
+        <SelectField
+          name="locale"
+          label={t('auth.field.locale')}
+          value={v.locale}
+          options={[
+            { value: 'es-AR', label: 'Español (Argentina)' },
+            { value: 'en', label: 'English' },
+          ]}
+        />
+        <SelectField
           name="gender"
           label={t('auth.field.gender')}
           hint={t('auth.field.stats.hint')}
           value={v.gender}
           error={errors.gender}
-          options={[['', t('auth.gender.none')], ...GENDERS.map((g): [string, string] => [g, t(`auth.gender.${g}`)])]}
+          options={[{ value: '', label: t('auth.gender.none') }, ...GENDERS.map((g) => ({ value: g, label: t(`auth.gender.${g}`) }))]}
         />
         <Field
           name="birth_year"

@@ -1,5 +1,7 @@
+import zlib from 'node:zlib';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
+import compress from '@fastify/compress';
 import cookie from '@fastify/cookie';
 import formbody from '@fastify/formbody';
 import csrf from '@fastify/csrf-protection';
@@ -67,6 +69,8 @@ export const platformHttp = fp(async function platformHttp(app: FastifyInstance,
     for (const method of Array.isArray(r.method) ? r.method : [r.method]) routeList.push({ method, url: r.url });
   });
 
+  // Residents read on cheap phones over slow networks: pages and data go out compressed.
+  await app.register(compress, { global: true, threshold: 1024, encodings: ['br', 'gzip', 'deflate'], brotliOptions: { params: { [zlib.constants.BROTLI_PARAM_QUALITY]: 4 } } });
   await app.register(cookie, { secret: services.secret, hook: 'onRequest' });
   await app.register(formbody);
   await app.register(multipart, { limits: { fileSize: config.uploadLimitBytes, files: 10, fields: 200 } });
@@ -130,15 +134,19 @@ export const platformHttp = fp(async function platformHttp(app: FastifyInstance,
   });
   app.decorateRequest('pageContext', function (this: FastifyRequest): PageContext {
     const reply = (this as unknown as { _reply?: FastifyReply & { _csrfToken?: string } })._reply;
-    // One token per response: each generateCsrf() without a cookie yet makes a new secret,
-    // and only the last cookie survives, so a second call would orphan the first token.
-    if (reply && reply._csrfToken === undefined) reply._csrfToken = reply.generateCsrf();
     return {
       locale: this.locale,
       t: this.t,
       fmt: this.fmt,
       user: this.user,
-      csrfToken: reply?._csrfToken ?? '',
+      // Made on first use, once per response: pages without a form (most pages a visitor reads)
+      // skip the secret and cookie, and a second call without a cookie yet would make a new
+      // secret and orphan the first token.
+      get csrfToken() {
+        if (!reply) return '';
+        reply._csrfToken ??= reply.generateCsrf();
+        return reply._csrfToken;
+      },
       url: this.url,
       assets,
       nav: services.registry.nav(),

@@ -180,7 +180,9 @@ export class TestClient {
 
   /** Posts a form as a browser would: urlencoded, with the CSRF token of the last page seen. */
   async post(url: string, form: Record<string, string | string[] | number | undefined>, opts: { csrf?: boolean } = {}) {
+    // A signed-in page carries a token (the sign-out form); for a visitor, the sign-in form does.
     if (opts.csrf !== false && !this.csrf) await this.get('/');
+    if (opts.csrf !== false && !this.csrf) await this.get('/signin');
     const params = new URLSearchParams();
     for (const [k, v] of Object.entries(form)) {
       if (v === undefined) continue;

@@ -175,29 +175,10 @@ export function CsrfField({ ctx }: { ctx: PageContext }) {
   return <input type="hidden" name="_csrf" value={ctx.csrfToken} />;
 }
 
-/** A labelled text input with its error message, the USWDS way. */
-export function Field(props: {
-  name: string;
-  label: string;
-  type?: string;
-  value?: string | number | null;
-  error?: string;
-  hint?: string;
-  required?: boolean;
-  autocomplete?: string;
-  multiline?: boolean;
-  attrs?: Record<string, string | number | boolean>;
-}) {
+/** Label, hint and error message around a form control, the USWDS way; ids follow the field's name. */
+function FormGroup(props: { name: string; label: string; error?: string; hint?: string; children: (a11y: Record<string, unknown>) => ComponentChildren }) {
   const id = `f-${props.name}`;
   const describedBy = [props.hint ? `${id}-hint` : '', props.error ? `${id}-error` : ''].filter(Boolean).join(' ') || undefined;
-  const common = {
-    id,
-    name: props.name,
-    required: props.required,
-    'aria-describedby': describedBy,
-    'aria-invalid': props.error ? true : undefined,
-    ...props.attrs,
-  };
   return (
     <div class={`usa-form-group${props.error ? ' usa-form-group--error' : ''}`}>
       <label class={`usa-label${props.error ? ' usa-label--error' : ''}`} for={id}>
@@ -213,20 +194,67 @@ export function Field(props: {
           {props.error}
         </span>
       )}
-      {props.multiline ? (
-        <textarea class={`usa-textarea${props.error ? ' usa-input--error' : ''}`} {...common}>
-          {props.value ?? ''}
-        </textarea>
-      ) : (
-        <input
-          class={`usa-input${props.error ? ' usa-input--error' : ''}`}
-          type={props.type ?? 'text'}
-          value={props.value ?? ''}
-          autoComplete={props.autocomplete}
-          {...common}
-        />
-      )}
+      {props.children({ id, name: props.name, 'aria-describedby': describedBy, 'aria-invalid': props.error ? true : undefined })}
     </div>
+  );
+}
+
+/** A labelled text input (or textarea) with its hint and error message. */
+export function Field(props: {
+  name: string;
+  label: string;
+  type?: string;
+  value?: string | number | null;
+  error?: string;
+  hint?: string;
+  required?: boolean;
+  autocomplete?: string;
+  multiline?: boolean;
+  attrs?: Record<string, string | number | boolean>;
+}) {
+  return (
+    <FormGroup name={props.name} label={props.label} error={props.error} hint={props.hint}>
+      {(a11y) => {
+        const common = { ...a11y, required: props.required, ...props.attrs };
+        return props.multiline ? (
+          <textarea class={`usa-textarea${props.error ? ' usa-input--error' : ''}`} {...common}>
+            {props.value ?? ''}
+          </textarea>
+        ) : (
+          <input
+            class={`usa-input${props.error ? ' usa-input--error' : ''}`}
+            type={props.type ?? 'text'}
+            value={props.value ?? ''}
+            autoComplete={props.autocomplete}
+            {...common}
+          />
+        );
+      }}
+    </FormGroup>
+  );
+}
+
+/** A labelled select with its hint and error message. */
+export function SelectField(props: {
+  name: string;
+  label: string;
+  value: string;
+  options: Array<{ value: string; label: string }>;
+  error?: string;
+  hint?: string;
+}) {
+  return (
+    <FormGroup name={props.name} label={props.label} error={props.error} hint={props.hint}>
+      {(a11y) => (
+        <select class="usa-select" {...a11y}>
+          {props.options.map((o) => (
+            <option value={o.value} selected={o.value === props.value} key={o.value}>
+              {o.label}
+            </option>
+          ))}
+        </select>
+      )}
+    </FormGroup>
   );
 }
 
