@@ -119,14 +119,6 @@ export const worksRoutes: FastifyPluginAsync = async (app) => {
   const db = worksDb(services);
   const officialGuard = requireRole('official', 'admin');
 
-  // Multipart forms carry the CSRF token in the action URL (the body is read only in the
-  // handler), and the CSRF plugin reads body and headers only: hand it the token.
-  app.addHook('onRequest', async (request) => {
-    if (request.method !== 'POST') return;
-    const token = (request.query as Record<string, unknown> | undefined)?._csrf;
-    if (typeof token === 'string' && !request.headers['x-csrf-token']) request.headers['x-csrf-token'] = token;
-  });
-
   app.get('/works', async (request, reply) => {
     const t = request.t;
     const [ov, featured, archived, counts] = await Promise.all([
