@@ -158,7 +158,8 @@ function parseDate(v: unknown): Date | null {
   return Number.isNaN(d.getTime()) ? null : d;
 }
 
-function parseList(v: unknown): string[] {
+/** A list as CKAN clients and portals send it: an array, a JSON array in a string, or one value ('None' is Python's null). */
+export function parseList(v: unknown): string[] {
   if (Array.isArray(v)) return v.map(String);
   if (typeof v === 'string' && v.trim().startsWith('[')) {
     try {
@@ -168,7 +169,7 @@ function parseList(v: unknown): string[] {
       return [];
     }
   }
-  return typeof v === 'string' && v ? [v] : [];
+  return typeof v === 'string' && v && v !== 'None' ? [v] : [];
 }
 
 export interface ParsedPackage {

@@ -6,7 +6,7 @@ import type { CliCommand } from '../../core/manifest';
 import { systemActor } from '../../core/audit';
 import { odDb, upsertTheme, type OdDb } from './store';
 import { coreDb } from './store';
-import { parseDictionary } from './ckan';
+import { parseDictionary, parseList } from './ckan';
 import type { DatasetStatus } from './tables';
 
 /**
@@ -48,18 +48,6 @@ function date(v: unknown): Date | null {
   return Number.isNaN(d.getTime()) ? null : d;
 }
 
-function list(v: unknown): string[] {
-  if (Array.isArray(v)) return v.map(String);
-  if (typeof v === 'string' && v.trim().startsWith('[')) {
-    try {
-      const a = JSON.parse(v);
-      return Array.isArray(a) ? a.map(String) : [];
-    } catch {
-      return [];
-    }
-  }
-  return typeof v === 'string' && v && v !== 'None' ? [v] : [];
-}
 
 const clean = (v: unknown) => (v == null || v === 'None' ? '' : String(v));
 
@@ -185,7 +173,7 @@ async function harvestPackage(services: Services, db: OdDb, pkg: Dict, origin: s
     accrual_periodicity: clean(extras.get('accrualPeriodicity')),
     temporal: clean(extras.get('temporal')),
     spatial: clean(extras.get('spatial')),
-    language: list(extras.get('language')),
+    language: parseList(extras.get('language')),
     issued: date(extras.get('issued')),
     modified: date(extras.get('modified')),
     tags: [...new Set<string>((pkg.tags ?? []).map((t: Dict | string) => (typeof t === 'string' ? t : clean(t.name))).filter(Boolean))],
