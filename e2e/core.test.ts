@@ -118,3 +118,55 @@ test('public pages of core are accessible', async () => {
   assert.equal(violations.length, 0, describeViolations('/no-such-page', violations));
   await page.close();
 });
+
+test('the map island goes live over the SVG, draws points with their links and picks a point into a form', async () => {
+  const page = await browser.newPage({ viewport: { width: 1000, height: 900 } });
+  // The point sits at the centre of the communes' bounding box, where fitBounds puts the view's centre.
+  const communes = (await (await fetch(`${server.url}/api/v1/geo/communes`)).json()) as GeoJSON.FeatureCollection;
+  const box = [Infinity, Infinity, -Infinity, -Infinity];
+  const walk = (c: unknown): void => {
+    if (Array.isArray(c) && typeof c[0] === 'number') {
+      box[0] = Math.min(box[0], c[0]); box[1] = Math.min(box[1], c[1]);
+      box[2] = Math.max(box[2], c[0]); box[3] = Math.max(box[3], c[1]);
+    } else if (Array.isArray(c)) c.forEach(walk);
+  };
+  for (const f of communes.features) walk((f.geometry as GeoJSON.Polygon).coordinates);
+  const centre = [(box[0] + box[2]) / 2, (box[1] + box[3]) / 2];
+  // A page that uses both attributes: /communes with points and a pick form added on the way.
+  await page.route(`${server.url}/communes`, async (route) => {
+    const res = await route.fetch();
+    const html = (await res.text())
+      .replace('data-island="map"', 'data-island="map" data-points-url="/test-points.geojson" data-pick="f-lat,f-lon"')
+      .replace('</main>', '<label for="f-lat">lat</label><input id="f-lat" name="lat"><label for="f-lon">lon</label><input id="f-lon" name="lon"></main>');
+    await route.fulfill({ response: res, body: html });
+  });
+  await page.route(`${server.url}/test-points.geojson`, (route) =>
+    route.fulfill({
+      contentType: 'application/geo+json',
+      body: JSON.stringify({
+        type: 'FeatureCollection',
+        features: [
+          { type: 'Feature', geometry: { type: 'Point', coordinates: centre }, properties: { title: 'Luminaria <apagada>', url: '/requests/1' } },
+          { type: 'Feature', geometry: { type: 'Point', coordinates: [centre[0] + 0.01, centre[1]] }, properties: { title: 'Elsewhere', url: 'https://evil.example/' } },
+        ],
+      }),
+    }),
+  );
+  await page.goto(server.url + '/communes');
+  await page.waitForSelector('[data-island="map"].is-live', { timeout: 15_000 });
+  assert.equal(await page.getAttribute('[data-island="map"] .city-map', 'aria-hidden'), 'true', 'the SVG is hidden from screen readers once Leaflet is live');
+  const map = await page.locator('.city-map-leaflet').boundingBox();
+  assert.ok(map);
+  await page.mouse.click(map.x + map.width / 2, map.y + map.height / 2);
+  const link = page.locator('.leaflet-popup-content a');
+  await link.waitFor({ timeout: 5_000 });
+  assert.equal(await link.getAttribute('href'), '/requests/1');
+  assert.equal(await link.textContent(), 'Luminaria <apagada>', 'the title is text, not markup');
+  // A click beside the points picks a place: the inputs get it, west and south of the centre.
+  await page.mouse.click(map.x + map.width / 2 - 40, map.y + map.height / 2 + 40);
+  const lat = Number(await page.inputValue('#f-lat'));
+  const lon = Number(await page.inputValue('#f-lon'));
+  assert.ok(lat < centre[1] && lat > centre[1] - 0.05 && lon < centre[0] && lon > centre[0] - 0.05, `picked ${lat},${lon} near ${centre}`);
+  await page.screenshot({ path: path.join(SHOTS, 'map-island-points-pick.png') });
+  await page.close();
+});
