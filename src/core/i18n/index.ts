@@ -54,7 +54,16 @@ export class I18n {
 const intlLocale = (l: Locale) => (l === 'en' ? 'en-US' : 'es-AR');
 
 /** Dates, numbers and money the way each language writes them. */
+// Intl formatters are costly to build and hold no state: one set per locale serves every request.
+const formattersByLocale = new Map<Locale, ReturnType<typeof makeFormatters>>();
+
 export function formatters(locale: Locale) {
+  let f = formattersByLocale.get(locale);
+  if (!f) formattersByLocale.set(locale, (f = makeFormatters(locale)));
+  return f;
+}
+
+function makeFormatters(locale: Locale) {
   const loc = intlLocale(locale);
   const tz = 'America/Argentina/Buenos_Aires';
   const num = new Intl.NumberFormat(loc);
