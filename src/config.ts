@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { geocoderSettings, type GeocoderSettings } from './core/geo/geocode';
 
 /** Everything Cabildo reads from the environment, typed and checked once at start-up. */
 export interface Config {
@@ -16,6 +17,8 @@ export interface Config {
   theme: { primary: string; primaryDark: string; accent: string; logoUrl?: string };
   tileUrl?: string;
   tileAttribution: string;
+  /** An address → point service (Nominatim or USIG); without it addresses stay as typed. */
+  geocoder?: GeocoderSettings;
   redisUrl?: string;
   smtpUrl?: string;
   mailFrom: string;
@@ -33,6 +36,15 @@ export interface Config {
 }
 
 export class ConfigError extends Error {}
+
+/** Turns a settings parser's complaint into a ConfigError (the message says which variable). */
+function configured<T>(read: () => T): T {
+  try {
+    return read();
+  } catch (err) {
+    throw new ConfigError((err as Error).message);
+  }
+}
 
 function int(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
   const raw = env[name];
@@ -76,6 +88,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     },
     tileUrl: env.TILE_URL || undefined,
     tileAttribution: env.TILE_ATTRIBUTION ?? '© OpenStreetMap contributors',
+    geocoder: configured(() => geocoderSettings(env)),
     redisUrl: env.REDIS_URL || undefined,
     smtpUrl: env.SMTP_URL || undefined,
     mailFrom: env.MAIL_FROM ?? 'Cabildo <no-reply@cabildo.test>',

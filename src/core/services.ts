@@ -8,6 +8,7 @@ import { Mailer } from './mail';
 import { JobQueue } from './jobs';
 import { FileStore, LocalDiskStorage } from './files';
 import { Geo } from './geo';
+import { createGeocoder, type Geocoder } from './geo/geocode';
 import { Registry } from './registry';
 import { coreDatasets } from './geo/datasets';
 import { I18n, coreCatalogues } from './i18n';
@@ -27,6 +28,8 @@ export interface Services {
   jobs: JobQueue;
   files: FileStore;
   geo: Geo;
+  /** Null when the city runs no geocoder (GEOCODER_URL unset). */
+  geocoder: Geocoder | null;
   /** Instance secret (keyed hashes of census documents, signed cookies). Kept in the database. */
   secret: string;
   close(): Promise<void>;
@@ -59,6 +62,7 @@ export async function createServices(config: Config, opts: ServicesOptions): Pro
     jobs,
     files: new FileStore(db, new LocalDiskStorage(path.join(config.dataDir, 'files')), config.uploadLimitBytes),
     geo: new Geo(db),
+    geocoder: createGeocoder(config.geocoder, { userAgent: `Cabildo (${config.baseUrl})` }),
     secret,
     close: async () => {
       jobs.stop();
