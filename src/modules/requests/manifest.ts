@@ -2,6 +2,7 @@ import { fileURLToPath } from 'node:url';
 import type { ModuleManifest } from '../../core/manifest';
 import { messages } from './messages';
 import * as m0001 from './migrations/0001_requests';
+import * as m0002 from './migrations/0002_service_revision';
 import { requestsRoutes } from './routes';
 import { requestsApi } from './api';
 import { requestsDatasets } from './datasets';
@@ -16,7 +17,7 @@ export const manifest: ModuleManifest = {
   descriptionKey: 'requests.description',
   status: 'ready',
   messages,
-  migrations: { '0001_requests': m0001 },
+  migrations: { '0001_requests': m0001, '0002_service_revision': m0002 },
   routes: requestsRoutes,
   api: requestsApi,
   islands: { 'requests-locate': fileURLToPath(new URL('./islands/locate.ts', import.meta.url)) },

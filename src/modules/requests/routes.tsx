@@ -4,7 +4,7 @@ import { requireUser, requireRole, requireAdmin, assertOfficeMember, HttpError, 
 import { Section, Alert, CsrfField, Field, Pagination } from '../../core/ui/layout';
 import type { PageContext } from '../../core/ui/context';
 import { open311 } from './open311';
-import { fileRequest, FilingError, MAX_PHOTOS, type FilingProblem } from './filing';
+import { fileRequest, FilingError, locateAddress, MAX_PHOTOS, type FilingProblem } from './filing';
 import { parseCoordinate } from './domain/geo';
 import { checkTransition, isOpen, isStatus, isOverdue, STATUSES, OPEN_STATUSES, CLOSED_STATUSES, type RequestStatus } from './domain/status';
 import { DATATYPES, attributeCodePattern, type AttributeDatatype } from './domain/attributes';
@@ -35,6 +35,8 @@ import {
   saveService,
   saveAttribute,
   deleteAttribute,
+  placeRequest,
+  serviceCatalogue,
   type RequestFilters,
   type RqDb,
   type RequestView,
@@ -54,6 +56,13 @@ function q(request: FastifyRequest): Record<string, string> {
 }
 
 const int = (s: string | undefined) => (s && /^\d{1,9}$/.test(s) ? Number(s) : undefined);
+
+/** The list's filters as the map API's query: the interactive map shows what the list shows. */
+function mapQuery(query: Record<string, string>, bounds: [number, number, number, number]): string {
+  const p = new URLSearchParams({ bbox: bounds.join(',') });
+  for (const k of ['service', 'status', 'commune', 'neighbourhood', 'from', 'to']) if (query[k]) p.set(k, query[k]);
+  return p.toString();
+}
 
 function serviceName(ctx: PageContext, s: { service_name?: string; service_name_en?: string | null; name?: string; name_en?: string | null }) {
   const es = s.service_name ?? s.name ?? '';
@@ -139,6 +148,7 @@ function problemsByField(ctx: PageContext, problems: FilingProblem[]): Record<st
 export async function requestsRoutes(app: FastifyInstance) {
   const services = app.services;
   const db = rqDb(services);
+  const catalogue = serviceCatalogue(services);
   const reportLimit = Number(process.env.REQUESTS_WEB_REPORTS_PER_MINUTE) || 10;
 
   await app.register(open311, { prefix: '/open311' });
@@ -232,8 +242,18 @@ export async function requestsRoutes(app: FastifyInstance) {
           </button>
         </form>
         <h2>{ctx.t('requests.map.title')}</h2>
-        <div class="city-map">
-          <CityMap ctx={ctx} title={ctx.t('requests.map.title')} bounds={bounds} outlines={communes.map((c) => ({ id: c.id, name: c.name, geometry: c.geometry }))} points={points} />
+        <div
+          data-island="map"
+          data-geojson-url="/api/v1/geo/communes"
+          data-points-url={bounds ? `/api/v1/requests/map.geojson?${mapQuery(query, bounds)}` : undefined}
+          data-tile-url={ctx.config.tileUrl ?? ''}
+          data-tile-attribution={ctx.config.tileAttribution}
+          data-attribution={ctx.t('geo.map.attribution')}
+          data-label={ctx.t('requests.map.interactive')}
+        >
+          <div class="city-map">
+            <CityMap ctx={ctx} title={ctx.t('requests.map.title')} bounds={bounds} outlines={communes.map((c) => ({ id: c.id, name: c.name, geometry: c.geometry }))} points={points} />
+          </div>
         </div>
         <h2>{ctx.t('requests.list.count', { n: ctx.fmt.number(total) })}</h2>
         {rows.length ? <RequestTable ctx={ctx} rows={rows} caption={ctx.t('requests.list.caption')} /> : <p>{ctx.t('requests.list.empty')}</p>}
@@ -242,6 +262,7 @@ export async function requestsRoutes(app: FastifyInstance) {
           <a href="/open311/discovery.json">{ctx.t('requests.open311.link')}</a>
         </p>
       </Section>,
+      { islands: ['map'], styles: ['leaflet'] },
     );
   });
 
@@ -252,18 +273,34 @@ export async function requestsRoutes(app: FastifyInstance) {
     const errors: Record<string, string> = { ...(opts.errors ?? {}) };
     const service = v.service ? await serviceByCode(db, v.service) : undefined;
     if (v.service && (!service || !service.active)) errors.service = ctx.t('requests.error.service_unknown');
-    const lat = parseCoordinate(v.lat, 90);
-    const lng = parseCoordinate(v.lng, 180);
+    let lat = parseCoordinate(v.lat, 90);
+    let lng = parseCoordinate(v.lng, 180);
     let located = false;
+    let geocoded: string | undefined;
     if (v.step === 'place' || v.step === 'details') {
       if ((v.lat || v.lng) && (lat === null || lng === null)) errors.lat = ctx.t('requests.error.location');
       else if (lat !== null && lng !== null) {
         if (!(await services.geo.locate(lat, lng))) errors.lat = ctx.t('requests.error.outside');
         else located = true;
       } else if (!v.address) errors.lat = ctx.t('requests.error.location');
+      else if (v.step === 'place' && !opts.errors?.address) {
+        // Only an address: with a geocoder, find the point now, so that the resident sees similar
+        // requests nearby and the details form carries the point (they can still correct it).
+        const found = await locateAddress(services, v.address, ctx.locale);
+        if (found.kind === 'found') {
+          lat = found.lat;
+          lng = found.lng;
+          v.lat = String(lat);
+          v.lng = String(lng);
+          located = true;
+          geocoded = found.label;
+        } else if (found.kind === 'unknown') errors.address = ctx.t('requests.error.address_unknown');
+        else if (found.kind === 'outside') errors.address = ctx.t('requests.error.address_outside');
+      }
       if (!v.service) errors.service = ctx.t('requests.error.service_required');
     }
-    const showDetails = service && service.active && !errors.service && !errors.lat && (v.step === 'place' || v.step === 'details');
+    const showDetails = service && service.active && !errors.service && !errors.lat && !errors.address && (v.step === 'place' || v.step === 'details');
+    const [bounds, communes] = await Promise.all([services.geo.bounds(), services.geo.communes()]);
     const nearby = showDetails && located ? await findNearby(db, { serviceId: service!.id, lat: lat!, lng: lng! }) : [];
     const attrs = showDetails ? await attributesOf(db, service!.id) : [];
     const en = ctx.locale === 'en';
@@ -279,10 +316,26 @@ export async function requestsRoutes(app: FastifyInstance) {
           <fieldset class="usa-fieldset">
             <legend class="usa-legend">{ctx.t('requests.field.place')}</legend>
             <p class="usa-hint">{ctx.t('requests.new.place_hint')}</p>
+            {geocoded && <Alert type="info">{ctx.t('requests.new.geocoded', { label: geocoded })}</Alert>}
+            {bounds && (
+              <div
+                data-island="map"
+                data-geojson-url="/api/v1/geo/communes"
+                data-pick="f-lat,f-lng"
+                data-tile-url={ctx.config.tileUrl ?? ''}
+                data-tile-attribution={ctx.config.tileAttribution}
+                data-attribution={ctx.t('geo.map.attribution')}
+                data-label={ctx.t('requests.new.map_label')}
+              >
+                <div class="city-map">
+                  <CityMap ctx={ctx} title={ctx.t('requests.new.map_title')} desc={ctx.t('requests.new.map_hint')} bounds={bounds} outlines={communes.map((c) => ({ id: c.id, name: c.name, geometry: c.geometry }))} />
+                </div>
+              </div>
+            )}
             <Field name="lat" label={ctx.t('requests.field.lat')} value={v.lat} error={errors.lat} attrs={{ inputmode: 'decimal' }} />
             <Field name="lng" label={ctx.t('requests.field.lng')} value={v.lng} attrs={{ inputmode: 'decimal' }} />
             <div data-island="requests-locate" data-label={ctx.t('requests.locate.button')} data-busy={ctx.t('requests.locate.busy')} data-done={ctx.t('requests.locate.done')} data-error={ctx.t('requests.locate.error')} />
-            <Field name="address" label={ctx.t('requests.field.address')} value={v.address} hint={ctx.t('requests.field.address_hint')} />
+            <Field name="address" label={ctx.t('requests.field.address')} value={v.address} error={errors.address} hint={ctx.t('requests.field.address_hint')} />
           </fieldset>
           <button class="usa-button" type="submit">
             {ctx.t('requests.new.continue')}
@@ -383,7 +436,7 @@ export async function requestsRoutes(app: FastifyInstance) {
           </form>
         )}
       </Section>,
-      { islands: ['requests-locate'], breadcrumbs: [{ href: '/requests', label: ctx.t('requests.title') }, { label: ctx.t('requests.new.title') }], status: opts.status ?? (Object.keys(errors).length ? 400 : 200) },
+      { islands: ['requests-locate', 'map'], styles: ['leaflet'], breadcrumbs: [{ href: '/requests', label: ctx.t('requests.title') }, { label: ctx.t('requests.new.title') }], status: opts.status ?? (Object.keys(errors).length ? 400 : 200) },
     );
   }
 
@@ -892,6 +945,7 @@ export async function requestsRoutes(app: FastifyInstance) {
       await services.audit.record(request.actor(), { action: id ? 'request_service.update' : 'request_service.create', subjectType: 'request_service', subjectId: sid, officeId, details: { code } }, trx as never);
       return sid;
     });
+    catalogue.invalidate();
     return reply.redirect(`/requests/admin/services/${savedId}`, 303);
   }
   app.post('/requests/admin/services/new', { preHandler: requireAdmin }, (request, reply) => saveServiceFrom(request, reply, null));
@@ -926,6 +980,7 @@ export async function requestsRoutes(app: FastifyInstance) {
       await saveAttribute(trx, id, { code, datatype, required: b.required === '1', description: b.description.trim(), description_en: b.description_en?.trim() || null, values: isList ? values : [], position: 100 });
       await services.audit.record(request.actor(), { action: 'request_service.question', subjectType: 'request_service', subjectId: id, details: { code, datatype } }, trx as never);
     });
+    catalogue.invalidate();
     return reply.redirect(`/requests/admin/services/${id}`, 303);
   });
   app.post('/requests/admin/services/:id/attributes/:code/delete', { preHandler: requireAdmin }, async (request, reply) => {
@@ -936,6 +991,7 @@ export async function requestsRoutes(app: FastifyInstance) {
       await deleteAttribute(trx, sid, code);
       await services.audit.record(request.actor(), { action: 'request_service.question_delete', subjectType: 'request_service', subjectId: sid, details: { code } }, trx as never);
     });
+    catalogue.invalidate();
     return reply.redirect(`/requests/admin/services/${sid}`, 303);
   });
 
@@ -975,7 +1031,10 @@ export async function requestsRoutes(app: FastifyInstance) {
         )}
         <dl class="rq-facts">
           <dt>{ctx.t('requests.field.place')}</dt>
-          <dd>{where(ctx, r) || '—'}</dd>
+          <dd>
+            {where(ctx, r) || '—'}
+            {r.lat == null && <p class="usa-hint">{ctx.t('requests.unplaced')}</p>}
+          </dd>
           <dt>{ctx.t('requests.field.date')}</dt>
           <dd>{ctx.fmt.dateTime(r.requested_at)}</dd>
           <dt>{ctx.t('requests.field.office')}</dt>
@@ -1095,6 +1154,17 @@ export async function requestsRoutes(app: FastifyInstance) {
               </button>
             </form>
             <form method="post" action={`/requests/${r.id}/action`} class="usa-form usa-form--large">
+              <h3>{ctx.t('requests.actions.place')}</h3>
+              <CsrfField ctx={ctx} />
+              <input type="hidden" name="action" value="place" />
+              <p class="usa-hint">{ctx.t('requests.actions.place_hint')}</p>
+              <Field name="lat" label={ctx.t('requests.field.lat')} value={r.lat ?? ''} attrs={{ inputmode: 'decimal' }} required />
+              <Field name="lng" label={ctx.t('requests.field.lng')} value={r.lng ?? ''} attrs={{ inputmode: 'decimal' }} required />
+              <button class="usa-button usa-button--outline" type="submit">
+                {ctx.t('requests.actions.place')}
+              </button>
+            </form>
+            <form method="post" action={`/requests/${r.id}/action`} class="usa-form usa-form--large">
               <h3>{ctx.t('requests.actions.reassign')}</h3>
               <CsrfField ctx={ctx} />
               <input type="hidden" name="action" value="reassign" />
@@ -1165,6 +1235,14 @@ export async function requestsRoutes(app: FastifyInstance) {
         await merge(trx, r.id, t.id, uid);
         await notifyFollowers(services, trx, r.id, { statusKey: 'requests.status.merged', text: `#${t.id}` });
         await audit(services, trx, actor, 'request.merge', r.id, r.office_id, { into: t.id });
+      } else if (action === 'place') {
+        const lat = parseCoordinate(b.lat, 90);
+        const lng = parseCoordinate(b.lng, 180);
+        if (lat === null || lng === null) throw new HttpError(400, 'Give latitude and longitude', 'requests.error.location');
+        const place = await services.geo.locate(lat, lng);
+        if (!place) throw new HttpError(400, 'That point is outside the city', 'requests.error.outside');
+        await placeRequest(trx, r.id, { lat, lng, communeId: place.commune.id, neighbourhoodId: place.neighbourhood?.id ?? null });
+        await audit(services, trx, actor, 'request.place', r.id, r.office_id, { from: r.lat == null ? null : [r.lat, r.lng], to: [lat, lng], commune: place.commune.id });
       } else if (action === 'reassign') {
         const s = b.service ? await serviceByCode(trx, b.service) : undefined;
         if (!s) throw new HttpError(400, 'Unknown category', 'requests.error.service_unknown');

@@ -12,7 +12,13 @@ export type RqDb = Kysely<RequestsTables>;
 export type ServiceRow = Selectable<RqServicesTable>;
 export type RequestRow = Selectable<RqRequestsTable>;
 
-export const rqDb = (services: Services): RqDb => services.db.withTables<Omit<RequestsTables, keyof CoreTables>>() as unknown as RqDb;
+const rqDbs = new WeakMap<Services, RqDb>();
+/** The database with this module's tables; one instance per app (filing asks for it on every report). */
+export function rqDb(services: Services): RqDb {
+  let db = rqDbs.get(services);
+  if (!db) rqDbs.set(services, (db = services.db.withTables<Omit<RequestsTables, keyof CoreTables>>() as unknown as RqDb));
+  return db;
+}
 const core = (db: RqDb) => db as unknown as Kysely<CoreTables>;
 
 /* ---------- categories (Open311 services) ---------- */
@@ -122,18 +128,22 @@ export interface NewRequest {
 /**
  * Files a request with its first timeline entry; the author follows it. One statement (a data-
  * modifying CTE), so filing costs one round trip however busy the database is.
+ * With `revision`, the row is written only if the category is still at that revision (the copy
+ * the report was validated against); otherwise nothing is written and the answer is null.
  */
-export async function insertRequest(trx: RqDb, r: NewRequest): Promise<{ id: number; token: string }> {
+export async function insertRequest(trx: RqDb, r: NewRequest & { revision?: number }): Promise<{ id: number; token: string } | null> {
   const now = r.requestedAt ?? new Date();
   const token = crypto.randomBytes(12).toString('base64url');
   const photos = JSON.stringify(r.photoFileIds);
+  const guard = r.revision == null ? sql`true` : sql`s.revision = ${r.revision}::int`;
   const res = await sql<{ id: number }>`
     with req as (
       insert into rq_requests (token, service_id, office_id, description, address, lat, lng, commune_id, neighbourhood_id,
         author_id, author_email, author_name, anonymous, answers, media_url, source, requested_at, updated_at, expected_at)
-      values (${token}, ${r.service.id}, ${r.service.office_id}, ${r.description}, ${r.address}, ${r.lat}, ${r.lng}, ${r.communeId},
-        ${r.neighbourhoodId}, ${r.authorId}, ${r.authorEmail}, ${r.authorName}, ${r.anonymous}, ${JSON.stringify(r.answers)}::jsonb,
-        ${r.mediaUrl}, ${r.source}, ${now}, ${now}, ${expectedAt(now, r.service.target_days)})
+      select ${token}::text, s.id, s.office_id, ${r.description}::text, ${r.address}::text, ${r.lat}::float8, ${r.lng}::float8, ${r.communeId}::int,
+        ${r.neighbourhoodId}::int, ${r.authorId}::int, ${r.authorEmail}::text, ${r.authorName}::text, ${r.anonymous}::boolean, ${JSON.stringify(r.answers)}::jsonb,
+        ${r.mediaUrl}::text, ${r.source}::text, ${now}::timestamptz, ${now}::timestamptz, ${expectedAt(now, r.service.target_days)}::timestamptz
+      from rq_services s where s.id = ${r.service.id}::int and ${guard}
       returning id
     ), upd as (
       insert into rq_updates (request_id, at, kind, status, public, author_id) select id, ${now}, 'created', 'submitted', true, ${r.authorId}::int from req
@@ -145,22 +155,72 @@ export async function insertRequest(trx: RqDb, r: NewRequest): Promise<{ id: num
     )
     select id from req
   `.execute(trx);
-  return { id: res.rows[0].id, token };
+  return res.rows[0] ? { id: res.rows[0].id, token } : null;
 }
 
-/** A category with its questions, in one query (filing reads both on every report). */
-export async function serviceWithAttributes(db: RqDb, code: string) {
-  const row = await db
+export type ServiceWithAttributes = ServiceRow & { attributes: AttributeDefinition[] };
+
+function servicesWithAttributes(db: RqDb) {
+  return db
     .selectFrom('rq_services as s')
     .selectAll('s')
     .select(
-      sql<Array<{ code: string; datatype: AttributeDefinition['datatype']; required: boolean; description: string; values: AttributeDefinition['values'] }>>`coalesce((
+      sql<AttributeDefinition[]>`coalesce((
         select json_agg(json_build_object('code', a.code, 'datatype', a.datatype, 'required', a.required, 'description', a.description, 'values', a.values) order by a.position, a.id)
         from rq_attributes a where a.service_id = s.id), '[]')`.as('attributes'),
-    )
-    .where('s.code', '=', code)
-    .executeTakeFirst();
-  return row;
+    );
+}
+
+/** A category with its questions, in one query (filing reads both on every report). */
+export async function serviceWithAttributes(db: RqDb, code: string): Promise<ServiceWithAttributes | undefined> {
+  return servicesWithAttributes(db).where('s.code', '=', code).executeTakeFirst();
+}
+
+/**
+ * The categories as filing sees them, kept in this process: a report validates against the copy
+ * and the insert checks the copy's revision (see insertRequest), so a change made anywhere — an
+ * admin page of another process, the CLI — costs one stale report a re-read, never a wrong check.
+ */
+export class ServiceCatalogue {
+  private all?: Promise<Map<string, ServiceWithAttributes>>;
+
+  constructor(private readonly db: RqDb) {}
+
+  invalidate(): void {
+    this.all = undefined;
+  }
+
+  private load() {
+    const loading = (this.all ??= servicesWithAttributes(this.db)
+      .execute()
+      .then((rows) => new Map(rows.map((r) => [r.code, r]))));
+    loading.catch(() => {
+      if (this.all === loading) this.all = undefined;
+    });
+    return loading;
+  }
+
+  /** `fresh` reads the database (after the insert found the copy stale). */
+  async get(code: string, opts: { fresh?: boolean } = {}): Promise<ServiceWithAttributes | undefined> {
+    const map = await this.load();
+    const hit = opts.fresh ? undefined : map.get(code);
+    if (hit) return hit;
+    // Unknown here: created (or changed) since the copy was made, or really unknown. Unknown codes
+    // are not remembered, so a client sending made-up codes cannot grow the map.
+    const row = await serviceWithAttributes(this.db, code);
+    if (row) map.set(code, row);
+    else map.delete(code);
+    return row;
+  }
+}
+
+const catalogues = new WeakMap<Services, ServiceCatalogue>();
+
+/** The process's catalogue for these services (one per app; tests build many apps). */
+export function serviceCatalogue(services: Services): ServiceCatalogue {
+  let c = catalogues.get(services);
+  if (!c) catalogues.set(services, (c = new ServiceCatalogue(rqDb(services))));
+  return c;
 }
 
 /** Open requests of the same category within `meters`, filed in the last `days`: likely duplicates. */
@@ -382,6 +442,15 @@ export async function reassign(trx: RqDb, requestId: number, to: { serviceId: nu
   await addUpdate(trx, { requestId, kind: 'reassign', public: true, text, authorId });
 }
 
+/** Sets (or corrects) a request's point with the commune and neighbourhood it falls in. */
+export async function placeRequest(trx: RqDb, requestId: number, p: { lat: number; lng: number; communeId: number; neighbourhoodId: number | null }) {
+  await trx
+    .updateTable('rq_requests')
+    .set({ lat: p.lat, lng: p.lng, commune_id: p.communeId, neighbourhood_id: p.neighbourhoodId, updated_at: new Date() })
+    .where('id', '=', requestId)
+    .execute();
+}
+
 /** Who hears about a change: the author (account or Open311 e-mail) and every follower, each in their language. */
 export async function recipientsOf(trx: RqDb, requestId: number): Promise<Array<{ email: string; locale: string }>> {
   const rows = await sql<{ email: string; locale: string }>`
@@ -507,7 +576,16 @@ export async function publicStats(db: RqDb) {
 }
 
 /** Points in a viewport for the map, at most `limit` (the map says when it is cut). */
-export async function viewport(db: RqDb, bbox: [number, number, number, number], f: { serviceId?: number; statuses?: RequestStatus[] }, limit: number, strategy: 'spatial' | 'newest') {
+export interface ViewportFilters {
+  serviceId?: number;
+  statuses?: RequestStatus[];
+  communeId?: number;
+  neighbourhoodId?: number;
+  from?: Date;
+  to?: Date;
+}
+
+export async function viewport(db: RqDb, bbox: [number, number, number, number], f: ViewportFilters, limit: number, strategy: 'spatial' | 'newest') {
   // Plain comparisons on a wide viewport keep the planner on the primary key, newest first.
   const inside =
     strategy === 'spatial'
@@ -516,11 +594,15 @@ export async function viewport(db: RqDb, bbox: [number, number, number, number],
   return db
     .selectFrom('rq_requests as r')
     .innerJoin('rq_services as s', 's.id', 'r.service_id')
-    .select(['r.id', 'r.lat', 'r.lng', 'r.status', 'r.upvotes', 'r.requested_at', 's.code as service_code', 's.name as service_name'])
+    .select(['r.id', 'r.lat', 'r.lng', 'r.status', 'r.upvotes', 'r.requested_at', 's.code as service_code', 's.name as service_name', 's.name_en as service_name_en'])
     .where(inside)
     .where('r.status', '!=', 'merged')
     .$if(f.serviceId != null, (q) => q.where('r.service_id', '=', f.serviceId!))
     .$if(!!f.statuses?.length, (q) => q.where('r.status', 'in', f.statuses!))
+    .$if(f.communeId != null, (q) => q.where('r.commune_id', '=', f.communeId!))
+    .$if(f.neighbourhoodId != null, (q) => q.where('r.neighbourhood_id', '=', f.neighbourhoodId!))
+    .$if(f.from != null, (q) => q.where('r.requested_at', '>=', f.from!))
+    .$if(f.to != null, (q) => q.where('r.requested_at', '<=', f.to!))
     // Spatial: nearest the viewport's centre first, which the GiST index hands out in order, so a
     // busy district costs `limit` index entries rather than all of them. Wide: newest first.
     .$if(strategy === 'spatial', (q) => q.orderBy(sql`point(r.lng, r.lat) <-> point(${(bbox[0] + bbox[2]) / 2}::float8, ${(bbox[1] + bbox[3]) / 2}::float8)`))

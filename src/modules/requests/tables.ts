@@ -20,6 +20,8 @@ export interface RqServicesTable {
   target_days: ColumnType<number, number | undefined, number>;
   active: ColumnType<boolean, boolean | undefined, boolean>;
   created_at: Generated<Date>;
+  /** Bumped by the database on any change to the category or its questions (migration 0002). */
+  revision: ColumnType<number, never, never>;
 }
 
 /** A question the category asks (Open311 attribute). */

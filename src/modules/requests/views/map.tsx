@@ -16,6 +16,10 @@ export interface Outline {
 
 const W = 600;
 
+/** Open requests red, closed green: the SVG map and the interactive one alike. */
+export const OPEN_COLOR = '#d83933';
+export const CLOSED_COLOR = '#00a91c';
+
 /** Projects the city's box onto an SVG (equirectangular, corrected for latitude: fine at city scale). */
 function projector(bounds: [number, number, number, number]) {
   const [minLng, minLat, maxLng, maxLat] = bounds;
@@ -65,7 +69,7 @@ export function CityMap({ ctx, title, bounds, outlines, points = [], desc }: { c
       {points.map((p) => {
         const [x, y] = xy(p.lng, p.lat);
         return (
-          <circle key={p.id} cx={x.toFixed(1)} cy={y.toFixed(1)} r="3.5" fill={p.open ? '#d83933' : '#00a91c'} stroke="#fff" stroke-width="0.8">
+          <circle key={p.id} cx={x.toFixed(1)} cy={y.toFixed(1)} r="3.5" fill={p.open ? OPEN_COLOR : CLOSED_COLOR} stroke="#fff" stroke-width="0.8">
             <title>{p.label}</title>
           </circle>
         );
