@@ -3,7 +3,8 @@
 //  2. casting ballots through the HTTP form endpoint (signed-in residents, with CSRF) on PostgreSQL,
 //     then checking that the database holds exactly as many ballots as were acknowledged (303).
 // BENCH_SECONDS (default 60), BENCH_CONNECTIONS (default 200), BENCH_PG_URL (admin URL, default
-// postgres://postgres@127.0.0.1:5432/postgres); BENCH_SKIP_HTTP=1 runs only the rules.
+// postgres://postgres@127.0.0.1:5432/postgres); BENCH_SKIP_HTTP=1 runs only the rules,
+// BENCH_SKIP_RULES=1 only the ballots.
 import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -24,6 +25,23 @@ function timed<T>(fn: () => T): [T, number] {
   const t0 = process.hrtime.bigint();
   const r = fn();
   return [r, Number(process.hrtime.bigint() - t0) / 1e6];
+}
+
+/** CPU seconds (user + system) used so far by the processes whose command name matches, from /proc. */
+function cpuSeconds(match: (comm: string, pid: number) => boolean): number {
+  let ticks = 0;
+  try {
+    for (const pid of fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+      try {
+        const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+        const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+        if (!match(comm, Number(pid))) continue;
+        const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+        ticks += Number(f[11]) + Number(f[12]);
+      } catch {}
+    }
+  } catch {}
+  return ticks / 100;
 }
 
 function rules() {
@@ -71,7 +89,9 @@ async function http() {
   url.pathname = `/${dbName}`;
   const port = await freePort();
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'cabildo-bench-'));
-  const child = spawn(process.execPath, ['bin/cabildo.mjs', 'serve'], {
+  // BENCH_PROFILE=<dir>: the server writes a V8 CPU profile there when it stops (see the README).
+  const profile = process.env.BENCH_PROFILE ? ['--cpu-prof', '--cpu-prof-dir', path.resolve(process.env.BENCH_PROFILE)] : [];
+  const child = spawn(process.execPath, [...profile, 'bin/cabildo.mjs', 'serve'], {
     env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', DATA_DIR: dataDir, LOG_LEVEL: 'warn', SEED: 'none', DATABASE_URL: url.toString() },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
@@ -139,6 +159,8 @@ async function http() {
     const hz = await autocannon({ url: `${base}/healthz`, duration: Math.min(15, DURATION), connections: CONNECTIONS, pipelining: 1 });
     console.log(`  /healthz for comparison: ${hz.requests.average.toFixed(0)} req/s, p99 ${hz.latency.p99} ms`);
     console.log(`HTTP ballots on PostgreSQL: ${DURATION}s, ${CONNECTIONS} connections, ${os.cpus().length} cores, ${residents} residents`);
+    const cpu0 = { server: cpuSeconds((_c, pid) => pid === child.pid), pg: cpuSeconds((c) => c.startsWith('postgres')), bench: process.cpuUsage() };
+    const wall0 = performance.now();
     const r = await autocannon({
       url: base,
       duration: DURATION,
@@ -161,6 +183,13 @@ async function http() {
       ],
     });
     const acknowledged = (r as any)['3xx'] as number;
+    const wall = (performance.now() - wall0) / 1000;
+    const bench = process.cpuUsage(cpu0.bench);
+    const cpu = {
+      server: cpuSeconds((_c, pid) => pid === child.pid) - cpu0.server,
+      pg: cpuSeconds((c) => c.startsWith('postgres')) - cpu0.pg,
+      bench: (bench.user + bench.system) / 1e6,
+    };
     // Requests in flight when the run stops may still commit: let them finish before counting.
     await new Promise((res) => setTimeout(res, 3000));
     const storedRows = (await pool.query(`select b.user_id, count(l.*) lines from bg_ballots b left join bg_ballot_lines l on l.ballot_id = b.id where b.budget_id = $1 group by b.user_id`, [budget])).rows;
@@ -171,6 +200,10 @@ async function http() {
     const wrapped = next > ids.length;
     console.log(`  sent ${r.requests.total}, acknowledged (303) ${acknowledged}, other ${r.non2xx - acknowledged + r['2xx']}, errors ${r.errors}, timeouts ${r.timeouts}`);
     console.log(`  ${(acknowledged / DURATION).toFixed(0)} ballots/s   latency p50 ${r.latency.p50} ms  p97.5 ${r.latency.p97_5} ms  p99 ${r.latency.p99} ms  max ${r.latency.max} ms`);
+    // Where the machine's time went: all three share the same cores (PostgreSQL counts every backend,
+    // also other databases' if the server is shared).
+    const per = (x: number) => `${x.toFixed(1)} s (${((x / Math.max(1, acknowledged)) * 1e6).toFixed(0)} µs/ballot)`;
+    console.log(`  CPU over ${wall.toFixed(0)} s: app server ${per(cpu.server)}, PostgreSQL ${per(cpu.pg)}, load generator ${per(cpu.bench)}`);
     console.log(`  stored ballots ${stored.size}; acknowledged residents ${ackSet.size}${wrapped ? ' (residents reused)' : ''}: ${missing} acknowledged but not stored with its 3 lines, ${extra} stored but unacknowledged (in flight when the run stopped, at most ${CONNECTIONS})`);
   } finally {
     child.kill('SIGTERM');
@@ -185,7 +218,7 @@ async function http() {
 }
 
 async function main() {
-  rules();
+  if (process.env.BENCH_SKIP_RULES !== '1') rules();
   if (process.env.BENCH_SKIP_HTTP !== '1') await http();
 }
 

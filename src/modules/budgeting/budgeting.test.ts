@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { createTestApp, createUser, TestClient, testEngine, type TestContext } from '../../core/testing/harness';
+import { createOffice, createTestApp, createUser, TestClient, testEngine, type TestContext } from '../../core/testing/harness';
 import { manifest } from './manifest';
 import { bgDb } from './tables';
 import { parsePb } from './domain/pabulib';
@@ -233,7 +233,11 @@ test('the whole cycle: create, propose, support, valuate, ballot, paper ballot, 
   assert.equal(res.statusCode, 200);
   assert.equal(res.json().headings.find((h: { heading_id: number }) => h.heading_id === h1.id).projects.find((p: { id: number }) => p.id === plaza.id).votes, 2);
 
-  // Execution tracking on a winner.
+  // Execution tracking on a winner, by the office an administrator names for it.
+  const office = await createOffice(t.services, { name: 'Espacio Público' });
+  await t.services.db.insertInto('office_members').values({ office_id: office.id, user_id: valuator.id }).execute();
+  await adminC.get(`/budgets/${budget.id}/proposals/${plaza.id}`);
+  assert.equal((await adminC.post(`/budgets/${budget.id}/proposals/${plaza.id}/office`, { office: String(office.id) })).statusCode, 303);
   await valC.get(`/budgets/${budget.id}/proposals/${plaza.id}`);
   res = await valC.post(`/budgets/${budget.id}/proposals/${plaza.id}/milestones`, { title: 'Licitación adjudicada', status: 'in_progress', happened_on: '2026-03-01' });
   assert.equal(res.statusCode, 303);
@@ -331,6 +335,10 @@ test('cabildo pb results and pb import on real Pabulib instances', async () => {
   const mes = resultsOfFile(text, 'mes');
   assert.deepEqual([...mes.selected].sort(), [...official].sort());
   assert.deepEqual(mes.selected, pb.projects.map((p) => p.project_id).filter((id) => official.includes(id)), 'in file order');
+  const wieliczkaText = fs.readFileSync(path.join(PABULIB, 'Poland_Wieliczka_2023_Green_Budget.pb'), 'utf8');
+  const wieliczka = parsePb(wieliczkaText);
+  const compared = resultsOfFile(wieliczkaText, 'mes-compare-greedy');
+  assert.deepEqual([...compared.selected].sort(), [...selectedOf(wieliczka)!].sort(), 'Wieliczka by its own rule');
 
   const lines: string[] = [];
   const log = console.log;

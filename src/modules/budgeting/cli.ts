@@ -2,15 +2,19 @@ import fs from 'node:fs';
 import type { CliCommand } from '../../core/manifest';
 import { parsePb, PbParseError } from './domain/pabulib';
 import { fromPb } from './domain/instance';
-import { greedy, mes, type Outcome } from './domain/rules';
+import { greedy, mes, mesCompareGreedy, type Outcome } from './domain/rules';
 import { importPb, countBallots } from './store';
 import { bgDb } from './tables';
 
 const USAGE = `Usage:
   cabildo pb import <file.pb> [--name "Budget name"]
-  cabildo pb results <file.pb> --rule greedy|mes [--json]
+  cabildo pb results <file.pb> --rule greedy|mes|mes-compare-greedy [--json]
       greedy: by votes (score for cumulative/ordinal), skipping what does not fit
-      mes:    Method of Equal Shares with add1 completion (Pabulib's equalshares/add1)`;
+      mes:    Method of Equal Shares with add1 completion (Pabulib's equalshares/add1)
+      mes-compare-greedy: mes, then greedy if more voters prefer it (equalshares/add1-comparison)`;
+
+const RULES = ['greedy', 'mes', 'mes-compare-greedy'] as const;
+type FileRule = (typeof RULES)[number];
 
 function flag(args: string[], name: string): string | undefined {
   const i = args.indexOf(name);
@@ -23,10 +27,10 @@ function inFileOrder(ids: string[], order: string[]): string[] {
   return order.filter((id) => chosen.has(id));
 }
 
-export function resultsOfFile(text: string, rule: 'greedy' | 'mes'): Outcome {
+export function resultsOfFile(text: string, rule: FileRule): Outcome {
   const pb = parsePb(text);
   const e = fromPb(pb);
-  const out = rule === 'greedy' ? greedy(e) : mes(e, { add1: true });
+  const out = rule === 'greedy' ? greedy(e) : rule === 'mes' ? mes(e, { add1: true }) : mesCompareGreedy(e);
   return { selected: inFileOrder(out.selected, pb.projects.map((p) => p.project_id)), cost: out.cost };
 }
 
@@ -48,11 +52,11 @@ export const pbCommand: CliCommand = {
     try {
       if (sub === 'results') {
         const rule = flag(args, '--rule') ?? 'greedy';
-        if (rule !== 'greedy' && rule !== 'mes') {
+        if (!(RULES as readonly string[]).includes(rule)) {
           console.error(`Unknown rule "${rule}".\n${USAGE}`);
           return 2;
         }
-        const out = resultsOfFile(text, rule);
+        const out = resultsOfFile(text, rule as FileRule);
         if (args.includes('--json')) console.log(JSON.stringify({ selected: out.selected, cost: out.cost }));
         else {
           console.log(`Rule: ${rule}. Funded ${out.selected.length} projects, total cost ${out.cost}.`);

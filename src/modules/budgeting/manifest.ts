@@ -1,6 +1,7 @@
 import type { ModuleManifest } from '../../core/manifest';
 import { messages } from './messages';
 import * as m0001 from './migrations/0001_budgeting';
+import * as m0002 from './migrations/0002_ballots_attachments';
 import { budgetingRoutes } from './routes';
 import { budgetingApi } from './api';
 import { pbCommand } from './cli';
@@ -18,7 +19,7 @@ export const manifest: ModuleManifest = {
   descriptionKey: 'budgeting.description',
   status: 'ready',
   messages,
-  migrations: { '0001_budgeting': m0001 },
+  migrations: { '0001_budgeting': m0001, '0002_ballots_attachments': m0002 },
   routes: budgetingRoutes,
   api: budgetingApi,
   nav: { order: 20 },

@@ -1,17 +1,23 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { sql } from 'kysely';
 import { HttpError, notFound, requireAdmin, requireRole, requireUser, requireVerified } from '../../core/http/guards';
+import { UploadError } from '../../core/files';
+import { GeocoderUnavailable, type GeocodeResult } from '../../core/geo/geocode';
+import { listOffices, officeById } from '../../core/offices/store';
+import { CommunesMap } from '../../core/ui/map';
 import { CsrfField } from '../../core/ui/layout';
 import { isPhase, phaseRules, PHASES, type Phase } from './domain/phases';
 import { checkBallot, type BallotCheck } from './domain/ballot';
 import { writePb } from './domain/pabulib';
 import {
   asCore,
+  attachmentsOf,
   BallotConflict,
-  ballotContext,
+  BallotContexts,
+  BallotWriter,
+  type BallotContext,
   ballotOf,
   ballotProposals,
-  castOnlineBallot,
   createBudget,
   createGroup,
   createHeading,
@@ -20,6 +26,7 @@ import {
   getProposal,
   headingsOf,
   listBudgets,
+  linkFiles,
   listProposals,
   participationByDay,
   phasesOf,
@@ -33,6 +40,7 @@ import {
   type Heading,
 } from './store';
 import { bgDb } from './tables';
+import { checkProposalFiles, DOCUMENT_MAX_BYTES, humanSize, MAX_DOCUMENTS, MAX_IMAGES, readForm, storeFiles } from './uploads';
 import { BarChart } from './views/charts';
 
 type Form = Record<string, string | string[] | undefined>;
@@ -284,11 +292,26 @@ export async function budgetingRoutes(app: FastifyInstance) {
     );
   });
 
-  function proposalForm(request: FastifyRequest, reply: FastifyReply, b: Budget, headings: Heading[], values: Form, errors: Record<string, string>, status = 200, editing?: number) {
+  type Attachment = Awaited<ReturnType<typeof attachmentsOf>>[number];
+
+  async function proposalForm(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    b: Budget,
+    headings: Heading[],
+    values: Form,
+    errors: Record<string, string>,
+    status = 200,
+    editing?: { id: number; files: Attachment[] },
+  ) {
     const { t } = request;
     const ctx = request.pageContext();
     const heading = editing ? t('budgeting.proposal.edit') : t('budgeting.proposal.new');
     const err = (k: string) => (errors[k] ? <span class="usa-error-message" role="alert">{errors[k]}</span> : null);
+    const communes = await services.geo.communes();
+    // Multipart forms carry the CSRF token in the action (core reads it there before the body).
+    const action = `${editing ? `/budgets/${b.id}/proposals/${editing.id}/edit` : `/budgets/${b.id}/proposals`}?_csrf=${encodeURIComponent(ctx.csrfToken)}`;
+    const removed = new Set(Array.isArray(values.remove_file) ? values.remove_file : values.remove_file ? [values.remove_file] : []);
     return reply.page(
       heading,
       <div class="grid-container">
@@ -297,10 +320,11 @@ export async function budgetingRoutes(app: FastifyInstance) {
           <div class="usa-alert usa-alert--error" role="alert">
             <div class="usa-alert__body">
               <p class="usa-alert__text">{t('common.error.summary')}</p>
+              {errors.files && <p class="usa-alert__text">{t('budgeting.proposal.files.reselect')}</p>}
             </div>
           </div>
         )}
-        <form class="usa-form usa-form--large" method="post" action={editing ? `/budgets/${b.id}/proposals/${editing}/edit` : `/budgets/${b.id}/proposals`}>
+        <form class="usa-form usa-form--large" method="post" action={action} enctype="multipart/form-data">
           <CsrfField ctx={ctx} />
           <div class={`usa-form-group${errors.title ? ' usa-form-group--error' : ''}`}>
             <label class="usa-label" for="f-title">
@@ -331,28 +355,83 @@ export async function budgetingRoutes(app: FastifyInstance) {
               ))}
             </select>
           </div>
-          <div class={`usa-form-group${errors.location ? ' usa-form-group--error' : ''}`}>
+          <fieldset class={`usa-fieldset usa-form-group${errors.location || errors.address ? ' usa-form-group--error' : ''}`}>
+            <legend class="usa-legend">{t('budgeting.proposal.location')}</legend>
+            <div class="usa-hint" id="f-location-hint">
+              {t('budgeting.proposal.location.hint')}
+            </div>
+            {err('location')}
+            {communes.length > 0 && (
+              <div
+                data-island="map"
+                data-geojson-url="/api/v1/geo/communes"
+                data-pick="f-lat,f-lng"
+                data-tile-url={ctx.config.tileUrl ?? ''}
+                data-tile-attribution={ctx.config.tileAttribution}
+                data-attribution={t('geo.map.attribution')}
+                data-label={t('budgeting.proposal.map.label')}
+              >
+                <p class="usa-hint">{t('budgeting.proposal.map.hint')}</p>
+                <CommunesMap ctx={ctx} id="bg-pick-map" communes={communes} link={null} list={false} label={t('budgeting.proposal.map.label')} />
+              </div>
+            )}
             <label class="usa-label" for="f-lat">
               {t('budgeting.proposal.latitude')}
             </label>
-            <div class="usa-hint">{t('budgeting.proposal.location.hint')}</div>
-            {err('location')}
-            <input class="usa-input" id="f-lat" name="latitude" inputMode="decimal" value={str(values.latitude)} />
+            <input class="usa-input" id="f-lat" name="latitude" inputMode="decimal" aria-describedby="f-location-hint" value={str(values.latitude)} />
             <label class="usa-label" for="f-lng">
               {t('budgeting.proposal.longitude')}
             </label>
-            <input class="usa-input" id="f-lng" name="longitude" inputMode="decimal" value={str(values.longitude)} />
-          </div>
+            <input class="usa-input" id="f-lng" name="longitude" inputMode="decimal" aria-describedby="f-location-hint" value={str(values.longitude)} />
+            <label class="usa-label" for="f-address">
+              {t('budgeting.proposal.address')}
+            </label>
+            <div class="usa-hint" id="f-address-hint">
+              {t('budgeting.proposal.address.hint')}
+            </div>
+            {err('address')}
+            <input class="usa-input" id="f-address" name="address" maxLength={200} aria-describedby="f-address-hint" value={str(values.address)} />
+          </fieldset>
           <label class="usa-label" for="f-tags">
             {t('budgeting.proposal.tags')}
           </label>
           <input class="usa-input" id="f-tags" name="tags" value={str(values.tags)} />
+          {editing && editing.files.length > 0 && (
+            <fieldset class="usa-fieldset">
+              <legend class="usa-legend">{t('budgeting.proposal.files.current')}</legend>
+              {editing.files.map((f) => (
+                <div class="usa-checkbox">
+                  <input class="usa-checkbox__input" id={`f-rm-${f.file_id}`} type="checkbox" name="remove_file" value={f.file_id} checked={removed.has(f.file_id)} />
+                  <label class="usa-checkbox__label" for={`f-rm-${f.file_id}`}>
+                    {t('budgeting.proposal.files.remove', { name: f.title || f.original_name })}
+                  </label>
+                </div>
+              ))}
+            </fieldset>
+          )}
+          <div class={`usa-form-group${errors.files ? ' usa-form-group--error' : ''}`}>
+            {err('files')}
+            <label class="usa-label" for="f-images">
+              {t('budgeting.proposal.images')}
+            </label>
+            <div class="usa-hint" id="f-images-hint">
+              {t('budgeting.proposal.images.hint', { n: MAX_IMAGES })}
+            </div>
+            <input class="usa-file-input" id="f-images" name="images" type="file" multiple accept="image/jpeg,image/png,image/webp,image/gif" aria-describedby="f-images-hint" />
+            <label class="usa-label" for="f-documents">
+              {t('budgeting.proposal.documents')}
+            </label>
+            <div class="usa-hint" id="f-documents-hint">
+              {t('budgeting.proposal.documents.hint', { n: MAX_DOCUMENTS, size: humanSize(DOCUMENT_MAX_BYTES, request.locale) })}
+            </div>
+            <input class="usa-file-input" id="f-documents" name="documents" type="file" multiple accept="application/pdf" aria-describedby="f-documents-hint" />
+          </div>
           <button class="usa-button" type="submit">
             {editing ? t('common.save') : t('budgeting.proposal.submit')}
           </button>
         </form>
       </div>,
-      { status, breadcrumbs: [{ href: `/budgets/${b.id}`, label: b.name }, { label: heading }] },
+      { status, islands: ['map'], styles: ['leaflet'], breadcrumbs: [{ href: `/budgets/${b.id}`, label: b.name }, { label: heading }] },
     );
   }
 
@@ -361,6 +440,19 @@ export async function budgetingRoutes(app: FastifyInstance) {
     if (!phaseRules.canPropose(b.phase)) throw new HttpError(409, 'Proposals are accepted only in the accepting phase', 'budgeting.error.phase');
     return proposalForm(request, reply, b, await headingsOf(db, b.id), {}, {});
   });
+
+  // The city's geocoder (core, GEOCODER_URL). Without it an address stays as typed, without a point.
+  async function geocodeAddress(address: string, locale: string): Promise<GeocodeResult | 'unknown' | 'unavailable'> {
+    const geocoder = services.geocoder;
+    if (!geocoder) return 'unavailable';
+    try {
+      return (await geocoder.geocode(address, { viewbox: await services.geo.bounds(), locale })) ?? 'unknown';
+    } catch (err) {
+      if (!(err instanceof GeocoderUnavailable)) throw err;
+      services.log.warn({ err: err.message }, 'geocoder unavailable; the proposal keeps its address without a point');
+      return 'unavailable';
+    }
+  }
 
   /** Checks a proposal form; the place, when given, must lie in the heading's commune. */
   async function readProposal(request: FastifyRequest, headings: Heading[], form: Form) {
@@ -374,14 +466,37 @@ export async function budgetingRoutes(app: FastifyInstance) {
     if (!heading) errors.heading = t('budgeting.proposal.error.heading');
     let latitude: number | null = null;
     let longitude: number | null = null;
-    if (str(form.latitude) || str(form.longitude)) {
-      latitude = Number(str(form.latitude).replace(',', '.'));
-      longitude = Number(str(form.longitude).replace(',', '.'));
-      if (!Number.isFinite(latitude) || !Number.isFinite(longitude)) errors.location = t('budgeting.proposal.error.location');
-      else if (heading?.commune_id) {
-        // A commune's money is for that commune.
+    const lat = str(form.latitude).replace(',', '.');
+    const lng = str(form.longitude).replace(',', '.');
+    if (lat || lng) {
+      latitude = Number(lat);
+      longitude = Number(lng);
+      if (!lat || !lng) errors.location = t('budgeting.proposal.error.latlon');
+      else if (!Number.isFinite(latitude) || !Number.isFinite(longitude) || Math.abs(latitude) > 90 || Math.abs(longitude) > 180) errors.location = t('budgeting.proposal.error.location');
+      else {
         const place = await services.geo.locate(latitude, longitude);
-        if (!place || place.commune.id !== heading.commune_id) errors.location = t('budgeting.proposal.error.commune');
+        if (!place) errors.location = t('budgeting.proposal.error.city');
+        // A commune's money is for that commune.
+        else if (heading?.commune_id && place.commune.id !== heading.commune_id) {
+          errors.location = t('budgeting.proposal.error.commune.named', { place: place.commune.name, commune: heading.commune_name ?? heading.name });
+        }
+      }
+    }
+    const address = str(form.address);
+    if (address.length > 200) errors.address = t('budgeting.proposal.error.address');
+    else if (address && latitude === null && !errors.location) {
+      // Only an address: with the city's geocoder, find its point and check it as a typed one.
+      const found = await geocodeAddress(address, request.locale);
+      if (found === 'unknown') errors.address = t('budgeting.proposal.error.address.unknown');
+      else if (found !== 'unavailable') {
+        const place = await services.geo.locate(found.lat, found.lng);
+        if (!place) errors.address = t('budgeting.proposal.error.address.city');
+        else if (heading?.commune_id && place.commune.id !== heading.commune_id) {
+          errors.address = t('budgeting.proposal.error.commune.named', { place: place.commune.name, commune: heading.commune_name ?? heading.name });
+        } else {
+          latitude = found.lat;
+          longitude = found.lng;
+        }
       }
     }
     const tags = str(form.tags)
@@ -389,7 +504,37 @@ export async function budgetingRoutes(app: FastifyInstance) {
       .map((x) => x.trim())
       .filter(Boolean)
       .slice(0, 10);
-    return { errors, values: { title, description, heading_id: heading?.id ?? 0, latitude, longitude, tags } };
+    return { errors, values: { title, description, heading_id: heading?.id ?? 0, latitude, longitude, address: address || null, tags } };
+  }
+
+  /**
+   * The fields, then the files, of a proposal form. Files are checked from their bytes before
+   * anything is stored; stored files are linked to the proposal in the transaction that writes it.
+   */
+  async function readProposalForm(request: FastifyRequest, headings: Heading[], existing: Attachment[]) {
+    const { t } = request;
+    const { form, files, tooLarge } = await readForm(request);
+    const { errors, values } = await readProposal(request, headings, form);
+    const removing = new Set(([] as string[]).concat(form.remove_file ?? []).map(String));
+    const kept = existing.filter((f) => !removing.has(f.file_id));
+    const checked = checkProposalFiles(t, request.locale, files, {
+      images: kept.filter((f) => f.kind === 'image').length,
+      documents: kept.filter((f) => f.kind === 'document').length,
+    });
+    if (tooLarge) checked.errors.unshift(t('budgeting.proposal.error.upload.size', { size: humanSize(services.config.uploadLimitBytes, request.locale) }));
+    if (checked.errors.length) errors.files = checked.errors.join(' ');
+    return { form, errors, values, checked, removing: [...removing].filter((id) => existing.some((f) => f.file_id === id)), tooLarge };
+  }
+
+  /** Stores the checked files; a picture the image pipeline still refuses becomes a form error. */
+  async function storeProposalFiles(request: FastifyRequest, checked: ReturnType<typeof checkProposalFiles>, errors: Record<string, string>) {
+    try {
+      return await storeFiles(services, request.user!.id, checked.images, checked.documents);
+    } catch (err) {
+      if (!(err instanceof UploadError)) throw err;
+      errors.files = request.t('budgeting.proposal.error.image', { name: err.message });
+      return null;
+    }
   }
 
   app.post(
@@ -398,25 +543,29 @@ export async function budgetingRoutes(app: FastifyInstance) {
     async (request, reply) => {
       const b = await loadBudget((request.params as { id: string }).id);
       if (!phaseRules.canPropose(b.phase)) throw new HttpError(409, 'Proposals are accepted only in the accepting phase', 'budgeting.error.phase');
-      const form = (request.body ?? {}) as Form;
       const headings = await headingsOf(db, b.id);
-      const { errors, values } = await readProposal(request, headings, form);
-      if (Object.keys(errors).length) return proposalForm(request, reply, b, headings, form, errors, 422);
-      const row = await db
-        .insertInto('bg_proposals')
-        .values({
-          budget_id: b.id,
-          author_id: request.user!.id,
-          external_id: null,
-          ...values,
-          unfeasibility_reason: null,
-          price: null,
-          price_explanation: null,
-          duration: null,
-          valuator_id: null,
-        })
-        .returning('id')
-        .executeTakeFirstOrThrow();
+      const { form, errors, values, checked, tooLarge } = await readProposalForm(request, headings, []);
+      const stored = Object.keys(errors).length ? null : await storeProposalFiles(request, checked, errors);
+      if (!stored) return proposalForm(request, reply, b, headings, form, errors, tooLarge ? 413 : 422);
+      const row = await db.transaction().execute(async (trx) => {
+        const r = await trx
+          .insertInto('bg_proposals')
+          .values({
+            budget_id: b.id,
+            author_id: request.user!.id,
+            external_id: null,
+            ...values,
+            unfeasibility_reason: null,
+            price: null,
+            price_explanation: null,
+            duration: null,
+            valuator_id: null,
+          })
+          .returning('id')
+          .executeTakeFirstOrThrow();
+        await linkFiles(trx, r.id, stored);
+        return r;
+      });
       return reply.redirect(`/budgets/${b.id}/proposals/${row.id}`, 303);
     },
   );
@@ -440,18 +589,24 @@ export async function budgetingRoutes(app: FastifyInstance) {
       heading: String(p.heading_id),
       latitude: p.latitude == null ? '' : String(p.latitude),
       longitude: p.longitude == null ? '' : String(p.longitude),
+      address: p.address ?? '',
       tags: p.tags.join(', '),
     };
-    return proposalForm(request, reply, b, await headingsOf(db, b.id), values, {}, 200, p.id);
+    return proposalForm(request, reply, b, await headingsOf(db, b.id), values, {}, 200, { id: p.id, files: await attachmentsOf(db, p.id) });
   });
 
   app.post('/budgets/:id/proposals/:pid/edit', { preHandler: requireVerified }, async (request, reply) => {
     const { b, p } = await loadOwnProposal(request);
-    const form = (request.body ?? {}) as Form;
     const headings = await headingsOf(db, b.id);
-    const { errors, values } = await readProposal(request, headings, form);
-    if (Object.keys(errors).length) return proposalForm(request, reply, b, headings, form, errors, 422, p.id);
-    await db.updateTable('bg_proposals').set({ ...values, updated_at: new Date() }).where('id', '=', p.id).execute();
+    const existing = await attachmentsOf(db, p.id);
+    const { form, errors, values, checked, removing, tooLarge } = await readProposalForm(request, headings, existing);
+    const stored = Object.keys(errors).length ? null : await storeProposalFiles(request, checked, errors);
+    if (!stored) return proposalForm(request, reply, b, headings, form, errors, tooLarge ? 413 : 422, { id: p.id, files: existing });
+    await db.transaction().execute(async (trx) => {
+      await trx.updateTable('bg_proposals').set({ ...values, updated_at: new Date() }).where('id', '=', p.id).execute();
+      if (removing.length) await trx.deleteFrom('bg_proposal_files').where('proposal_id', '=', p.id).where('file_id', 'in', removing).execute();
+      await linkFiles(trx, p.id, stored);
+    });
     return reply.redirect(`/budgets/${b.id}/proposals/${p.id}?done=saved`, 303);
   });
 
@@ -467,6 +622,15 @@ export async function budgetingRoutes(app: FastifyInstance) {
     const ctx = request.pageContext();
     const supported = user ? (await supportedBy(db, b.id, user.id)).has(p.id) : false;
     const milestones = await db.selectFrom('bg_milestones').selectAll().where('proposal_id', '=', p.id).orderBy('id').execute();
+    const files = await attachmentsOf(db, p.id);
+    const images = files.filter((f) => f.kind === 'image');
+    const documents = files.filter((f) => f.kind === 'document');
+    const admin = !!user?.roles.includes('admin');
+    const office = p.office_id ? await officeById(services.db, p.office_id) : undefined;
+    const offices = admin && p.selected ? await listOffices(services.db) : [];
+    // The responsible office's officials (and administrators) post milestones.
+    const canTrack = p.selected && !!user && (admin || (user.roles.includes('official') && p.office_id != null && user.officeIds.includes(p.office_id)));
+    const place = p.latitude != null && p.longitude != null ? await services.geo.locate(p.latitude, p.longitude) : null;
     let commentsQ = db
       .selectFrom('bg_comments as c')
       .leftJoin('users as u', 'u.id', 'c.author_id')
@@ -492,7 +656,49 @@ export async function budgetingRoutes(app: FastifyInstance) {
           {p.selected && phaseRules.showResults(b.phase) && <span class="usa-tag">{t('budgeting.funded')}</span>}
         </p>
         <p class="bg-description">{p.description}</p>
+        {images.length > 0 && (
+          <ul class="usa-card-group" aria-label={t('budgeting.proposal.images')}>
+            {images.map((f, i) => (
+              <li class="usa-card tablet:grid-col-4">
+                <div class="usa-card__container">
+                  <div class="usa-card__media">
+                    <a href={`/files/${f.file_id}`}>
+                      <img src={`/files/${f.file_id}/thumb`} alt={t('budgeting.proposal.image.alt', { n: i + 1, title: p.title })} loading="lazy" />
+                    </a>
+                  </div>
+                </div>
+              </li>
+            ))}
+          </ul>
+        )}
+        {documents.length > 0 && (
+          <section aria-labelledby="bg-documents">
+            <h2 id="bg-documents">{t('budgeting.proposal.documents')}</h2>
+            <ul class="usa-list">
+              {documents.map((f) => (
+                <li>
+                  <a href={`/files/${f.file_id}`}>{f.title || f.original_name}</a> ({t('budgeting.proposal.document.size', { size: humanSize(f.size, request.locale) })})
+                </li>
+              ))}
+            </ul>
+          </section>
+        )}
         <dl>
+          {(p.address || (p.latitude != null && p.longitude != null)) && (
+            <>
+              <dt>{t('budgeting.proposal.location')}</dt>
+              <dd>
+                {[p.address, place?.neighbourhood?.name, place?.commune.name].filter(Boolean).join(' · ')}
+                {p.latitude != null && p.longitude != null && ` (${p.latitude.toFixed(5)}, ${p.longitude.toFixed(5)})`}
+              </dd>
+            </>
+          )}
+          {p.selected && (office || admin) && (
+            <>
+              <dt>{t('budgeting.office')}</dt>
+              <dd>{office ? <a href={`/offices/${office.slug}`}>{office.name}</a> : t('budgeting.office.none')}</dd>
+            </>
+          )}
           {p.author_name && (
             <>
               <dt>{t('budgeting.proposal.author')}</dt>
@@ -640,13 +846,36 @@ export async function budgetingRoutes(app: FastifyInstance) {
                     </h3>
                     {m.happened_on && <p>{m.happened_on}</p>}
                     {m.description && <p>{m.description}</p>}
-                    {m.photo_file_id && <img src={`/files/${m.photo_file_id}`} alt={m.title} class="bg-photo" />}
+                    {m.photo_file_id && (
+                      <a href={`/files/${m.photo_file_id}`}>
+                        <img src={`/files/${m.photo_file_id}/thumb`} alt={t('budgeting.milestone.photo.alt', { title: m.title })} loading="lazy" class="bg-photo" />
+                      </a>
+                    )}
                   </li>
                 ))}
               </ol>
             )}
-            {isStaff(request) && p.selected && (
-              <form class="usa-form" method="post" action={`/budgets/${b.id}/proposals/${p.id}/milestones`}>
+            {admin && p.selected && (
+              <form class="usa-form" method="post" action={`/budgets/${b.id}/proposals/${p.id}/office`}>
+                <CsrfField ctx={ctx} />
+                <label class="usa-label" for="o-office">
+                  {t('budgeting.office.assign')}
+                </label>
+                <select class="usa-select" id="o-office" name="office">
+                  <option value="">{t('budgeting.office.none')}</option>
+                  {offices.map((o) => (
+                    <option value={String(o.id)} selected={o.id === p.office_id}>
+                      {o.name}
+                    </option>
+                  ))}
+                </select>
+                <button class="usa-button usa-button--outline" type="submit">
+                  {t('common.save')}
+                </button>
+              </form>
+            )}
+            {canTrack && (
+              <form class="usa-form" method="post" action={`/budgets/${b.id}/proposals/${p.id}/milestones?_csrf=${encodeURIComponent(ctx.csrfToken)}`} enctype="multipart/form-data">
                 <CsrfField ctx={ctx} />
                 <h3>{t('budgeting.milestone.add')}</h3>
                 <label class="usa-label" for="m-title">
@@ -669,6 +898,13 @@ export async function budgetingRoutes(app: FastifyInstance) {
                   {t('budgeting.milestone.date')}
                 </label>
                 <input class="usa-input" id="m-date" name="happened_on" type="date" />
+                <label class="usa-label" for="m-photo">
+                  {t('budgeting.milestone.photo')}
+                </label>
+                <div class="usa-hint" id="m-photo-hint">
+                  {t('budgeting.milestone.photo.hint')}
+                </div>
+                <input class="usa-file-input" id="m-photo" name="photo" type="file" accept="image/jpeg,image/png,image/webp,image/gif" aria-describedby="m-photo-hint" />
                 <button class="usa-button" type="submit">
                   {t('common.save')}
                 </button>
@@ -851,38 +1087,57 @@ export async function budgetingRoutes(app: FastifyInstance) {
     return ballotPage(request, reply, b, headingId, null, null);
   });
 
-  // Limited per resident, not per address: many residents vote from one voting point's network.
-  app.post('/budgets/:id/ballot', { preHandler: requireUser, config: { rateLimit: { max: 30, timeWindow: '1 minute', keyGenerator: perResident } } }, async (request, reply) => {
-    // The hot path of voting day: one query to check, one statement to store.
-    const budgetId = intParam((request.params as { id: string }).id);
-    const form = (request.body ?? {}) as Form;
-    const user = request.user!;
-    const c = await ballotContext(db, budgetId, Number(str(form.heading)) || 0);
-    if (!c) {
-      await loadBudget(budgetId);
-      throw new HttpError(400, 'Unknown heading', 'budgeting.ballot.error.heading');
-    }
-    const chosen = ids(form.proposal);
-    const check = checkBallot(
+  const contexts = new BallotContexts(db);
+  const writer = new BallotWriter(db);
+
+  function ballotCheck(c: BallotContext, user: NonNullable<FastifyRequest['user']>, chosen: number[]) {
+    return checkBallot(
       { phase: c.phase, votingRule: c.voting_rule, maxVotes: c.max_votes },
       { verified: user.verified, communeId: user.communeId },
       { id: c.id, groupId: c.group_id, amount: c.amount, communeId: c.commune_id },
       c.proposals.map((p) => ({ id: p.id, headingId: c.id, price: p.price, feasible: true })),
       chosen,
     );
-    if (!check.ok) {
-      if (check.errorKey === 'budgeting.ballot.error.phase') throw new HttpError(409, 'Voting is open only in the balloting phase', check.errorKey);
-      if (check.errorKey === 'budgeting.ballot.error.unverified') throw new HttpError(403, 'Residency verification required', check.errorKey);
-      if (check.errorKey === 'budgeting.ballot.error.heading') throw new HttpError(403, 'You vote only in your commune\'s heading', check.errorKey);
-      return ballotPage(request, reply, await loadBudget(budgetId), c.id, chosen, check, 422);
+  }
+
+  async function refuseBallot(request: FastifyRequest, reply: FastifyReply, budgetId: number, c: BallotContext, chosen: number[], check: Extract<BallotCheck, { ok: false }>) {
+    if (check.errorKey === 'budgeting.ballot.error.phase') throw new HttpError(409, 'Voting is open only in the balloting phase', check.errorKey);
+    if (check.errorKey === 'budgeting.ballot.error.unverified') throw new HttpError(403, 'Residency verification required', check.errorKey);
+    if (check.errorKey === 'budgeting.ballot.error.heading') throw new HttpError(403, 'You vote only in your commune\'s heading', check.errorKey);
+    return ballotPage(request, reply, await loadBudget(budgetId), c.id, chosen, check, 422);
+  }
+
+  // Limited per resident, not per address: many residents vote from one voting point's network.
+  app.post('/budgets/:id/ballot', { preHandler: requireUser, config: { rateLimit: { max: 30, timeWindow: '1 minute', keyGenerator: perResident } } }, async (request, reply) => {
+    // The hot path of voting day: the rules are checked on the budget as this process remembers it
+    // (no query), then the ballot joins the next group commit, where the database checks them again.
+    const budgetId = intParam((request.params as { id: string }).id);
+    const form = (request.body ?? {}) as Form;
+    const user = request.user!;
+    const headingId = Number(str(form.heading)) || 0;
+    let c = await contexts.get(budgetId, headingId);
+    if (!c) {
+      await loadBudget(budgetId);
+      throw new HttpError(400, 'Unknown heading', 'budgeting.ballot.error.heading');
     }
-    try {
-      await castOnlineBallot(db, { budgetId, groupId: c.group_id, headingId: c.id, userId: user.id, communeId: user.communeId, proposalIds: chosen });
-    } catch (err) {
-      if (err instanceof BallotConflict && err.reason === 'paper') throw new HttpError(409, 'A paper ballot was already entered for you', 'budgeting.ballot.error.paper');
-      // CONSUL's rule: one heading per group. Moving to another heading needs an empty ballot.
-      if (err instanceof BallotConflict) throw new HttpError(409, 'You already voted in another heading of this group', 'budgeting.ballot.error.group');
-      throw err;
+    const chosen = ids(form.proposal);
+    let check = ballotCheck(c, user, chosen);
+    if (!check.ok) {
+      // Never refuse on remembered data: the phase may have just opened, a price just changed.
+      c = (await contexts.get(budgetId, headingId, true)) ?? c;
+      check = ballotCheck(c, user, chosen);
+      if (!check.ok) return refuseBallot(request, reply, budgetId, c, chosen, check);
+    }
+    const outcome = await writer.cast({ budgetId, headingId: c.id, userId: user.id, proposalIds: chosen });
+    if (outcome.status === 'paper') throw new HttpError(409, 'A paper ballot was already entered for you', 'budgeting.ballot.error.paper');
+    // CONSUL's rule: one heading per group. Moving to another heading needs an empty ballot.
+    if (outcome.status === 'heading') throw new HttpError(409, 'You already voted in another heading of this group', 'budgeting.ballot.error.group');
+    if (outcome.status === 'rejected') {
+      // The database saw a budget this process had not yet: say which rule, from fresh data.
+      c = (await contexts.get(budgetId, headingId, true)) ?? c;
+      check = ballotCheck(c, user, chosen);
+      if (!check.ok) return refuseBallot(request, reply, budgetId, c, chosen, check);
+      throw new HttpError(409, 'The budget changed while you voted: try again', 'budgeting.ballot.error.changed');
     }
     return reply.redirect(`/budgets/${budgetId}/ballot?heading=${c.id}&saved=1`, 303);
   });
@@ -1381,23 +1636,54 @@ export async function budgetingRoutes(app: FastifyInstance) {
     return reply.redirect(`/budgets/${b.id}/proposals/${p.id}?done=valuation`, 303);
   });
 
+  /** Administrators name the office that carries out a winning project; its officials post milestones. */
+  app.post('/budgets/:id/proposals/:pid/office', { preHandler: requireAdmin }, async (request, reply) => {
+    const params = request.params as { id: string; pid: string };
+    const b = await loadBudget(params.id);
+    const p = await getProposal(db, intParam(params.pid));
+    if (!p || p.budget_id !== b.id || !p.selected) throw notFound();
+    const raw = str(((request.body ?? {}) as Form).office);
+    const office = raw ? await officeById(services.db, Number(raw) || 0) : null;
+    if (raw && !office) throw new HttpError(400, 'Unknown office', 'budgeting.office.error');
+    await db.transaction().execute(async (trx) => {
+      await trx.updateTable('bg_proposals').set({ office_id: office?.id ?? null, updated_at: new Date() }).where('id', '=', p.id).execute();
+      await services.audit.record(request.actor(), { action: 'budget.proposal.office', subjectType: 'budget_proposal', subjectId: p.id, details: { office_id: office?.id ?? null } }, asCore(trx));
+    });
+    return reply.redirect(`/budgets/${b.id}/proposals/${p.id}?done=saved#milestones`, 303);
+  });
+
   app.post('/budgets/:id/proposals/:pid/milestones', { preHandler: requireRole('official', 'admin') }, async (request, reply) => {
     const params = request.params as { id: string; pid: string };
     const b = await loadBudget(params.id);
     const p = await getProposal(db, intParam(params.pid));
     if (!p || p.budget_id !== b.id || !p.selected) throw notFound();
-    const form = (request.body ?? {}) as Form;
+    // An official acts only for their own office: the project's responsible one.
+    if (!request.user!.roles.includes('admin') && (p.office_id == null || !request.user!.officeIds.includes(p.office_id))) {
+      throw new HttpError(403, 'Only the responsible office posts milestones', 'budgeting.office.only');
+    }
+    const { form, files, tooLarge } = await readForm(request);
+    if (tooLarge) throw new HttpError(413, 'The photo is over the upload limit', 'budgeting.milestone.error.photo');
     const title = str(form.title);
     const status = str(form.status) || 'planned';
     const day = str(form.happened_on);
     if (title.length < 3) throw new HttpError(400, 'A milestone needs a title', 'budgeting.milestone.error');
     if (!MILESTONE_STATUSES.includes(status as (typeof MILESTONE_STATUSES)[number])) throw new HttpError(400, 'Unknown status', 'budgeting.milestone.error');
     if (day && !/^\d{4}-\d{2}-\d{2}$/.test(day)) throw new HttpError(400, 'Dates must be YYYY-MM-DD', 'budgeting.admin.error.date');
+    const photo = files.find((f) => f.field === 'photo');
+    let photoId: string | null = null;
+    if (photo) {
+      try {
+        photoId = (await services.files.putImage(photo.data, photo.filename, { createdBy: request.user!.id })).id;
+      } catch (err) {
+        if (err instanceof UploadError) throw new HttpError(err.code === 'too_large' ? 413 : 400, 'The photo is not a supported image', 'budgeting.milestone.error.photo');
+        throw err;
+      }
+    }
     await db.transaction().execute(async (trx) => {
-      await trx.insertInto('bg_milestones').values({ proposal_id: p.id, title, description: str(form.description), status, happened_on: day || null, author_id: request.user!.id, photo_file_id: null }).execute();
-      await services.audit.record(request.actor(), { action: 'budget.milestone.add', subjectType: 'budget_proposal', subjectId: p.id, details: { title, status } }, asCore(trx));
+      await trx.insertInto('bg_milestones').values({ proposal_id: p.id, title, description: str(form.description), status, happened_on: day || null, author_id: request.user!.id, photo_file_id: photoId }).execute();
+      await services.audit.record(request.actor(), { action: 'budget.milestone.add', subjectType: 'budget_proposal', subjectId: p.id, details: { title, status, photo: photoId } }, asCore(trx));
     });
-    return reply.redirect(`/budgets/${b.id}/proposals/${p.id}`, 303);
+    return reply.redirect(`/budgets/${b.id}/proposals/${p.id}#milestones`, 303);
   });
 
   // ---------- Paper ballots (in-person voting points) ----------

@@ -137,6 +137,28 @@ export async function getProposal(db: BgDb, id: number) {
 
 export type Proposal = NonNullable<Awaited<ReturnType<typeof getProposal>>>;
 
+/** A proposal's images and documents, oldest first, with what the page shows of each file. */
+export async function attachmentsOf(db: BgDb, proposalId: number) {
+  return db
+    .selectFrom('bg_proposal_files as a')
+    .innerJoin('files as f', 'f.id', 'a.file_id')
+    .select(['a.file_id', 'a.kind', 'a.title', 'f.original_name', 'f.size', 'f.width', 'f.height', 'f.content_type'])
+    .where('a.proposal_id', '=', proposalId)
+    .orderBy('a.position')
+    .orderBy('a.file_id')
+    .execute();
+}
+
+export async function linkFiles(trx: BgDb, proposalId: number, files: Array<{ file: { id: string }; kind: 'image' | 'document'; title: string }>) {
+  if (!files.length) return;
+  const last = await trx.selectFrom('bg_proposal_files').select((eb) => eb.fn.max('position').as('n')).where('proposal_id', '=', proposalId).executeTakeFirst();
+  const start = last?.n == null ? 0 : Number(last.n) + 1;
+  await trx
+    .insertInto('bg_proposal_files')
+    .values(files.map((f, i) => ({ proposal_id: proposalId, file_id: f.file.id, kind: f.kind, title: f.title.slice(0, 200), position: start + i })))
+    .execute();
+}
+
 export async function supportedBy(db: BgDb, budgetId: number, userId: number): Promise<Set<number>> {
   const rows = await db.selectFrom('bg_supports').select('proposal_id').where('budget_id', '=', budgetId).where('user_id', '=', userId).execute();
   return new Set(rows.map((r) => r.proposal_id));
@@ -156,19 +178,99 @@ export class BallotConflict extends Error {
   }
 }
 
+export class BallotRejected extends Error {
+  constructor() {
+    super('The ballot breaks a rule of the budget as it is now');
+  }
+}
+
+export interface OnlineBallot {
+  budgetId: number;
+  headingId: number;
+  userId: number;
+  proposalIds: number[];
+}
+
+export type CastOutcome = { status: 'ok'; id: number } | { status: 'paper' | 'heading' | 'rejected' };
+
+type Pending = { ballot: OnlineBallot; resolve: (o: CastOutcome) => void; reject: (e: unknown) => void };
+
+async function castBatch(db: BgDb, items: OnlineBallot[]): Promise<CastOutcome[]> {
+  const payload = JSON.stringify(items.map((b, k) => ({ k, budget: b.budgetId, heading: b.headingId, user: b.userId, ids: b.proposalIds })));
+  const r = await sql<{ o_k: number; o_id: number | null; o_status: string }>`select o_k, o_id, o_status from bg_cast_online_ballots(${payload}::jsonb)`.execute(db);
+  const out: CastOutcome[] = new Array(items.length);
+  for (const row of r.rows) out[row.o_k] = row.o_status === 'ok' ? { status: 'ok', id: row.o_id! } : { status: row.o_status as 'paper' | 'heading' | 'rejected' };
+  return out;
+}
+
 /**
- * A resident's online ballot, in one round trip: the function bg_cast_online_ballot (migration
- * 0001) upserts on the unique (group, user) key — only over an online ballot of the same heading,
- * or an empty one — which takes the row lock, then replaces the lines in later statements whose
- * fresh snapshots see whatever a racing request committed meanwhile (a data-modifying CTE in one
- * statement would not, and could leave the union of two ballots).
+ * Group commit for online ballots. A ballot is sent at once when fewer than `maxInFlight` batches
+ * are being stored; otherwise it waits for one of them to finish and goes with every ballot that
+ * arrived meanwhile, in one call of bg_cast_online_ballots (migration 0002): one transaction, one
+ * WAL flush for the whole batch. Each caller is answered only after that transaction committed,
+ * with its own outcome. If the batch fails as a whole (a deadlock with another process, say),
+ * nothing of it was stored and each ballot is retried alone, so one bad ballot fails only itself.
  */
-export async function castOnlineBallot(db: BgDb, b: { budgetId: number; groupId: number; headingId: number; userId: number; communeId: number | null; proposalIds: number[] }): Promise<number> {
-  const r = await sql<{ id: number | null }>`select bg_cast_online_ballot(${b.budgetId}, ${b.groupId}, ${b.headingId}, ${b.userId}, ${b.communeId}::int, ${b.proposalIds}::int[]) as id`.execute(db);
-  const id = r.rows[0]?.id;
-  if (id != null) return id;
-  const existing = await db.selectFrom('bg_ballots').select('channel').where('group_id', '=', b.groupId).where('user_id', '=', b.userId).executeTakeFirst();
-  throw new BallotConflict(existing?.channel === 'online' ? 'heading' : 'paper');
+export class BallotWriter {
+  private queue: Pending[] = [];
+  private inFlight = 0;
+
+  constructor(
+    private readonly db: BgDb,
+    private readonly maxInFlight = 3,
+    private readonly maxBatch = 256,
+  ) {}
+
+  cast(ballot: OnlineBallot): Promise<CastOutcome> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ ballot, resolve, reject });
+      this.pump();
+    });
+  }
+
+  private pump() {
+    while (this.inFlight < this.maxInFlight && this.queue.length) {
+      const batch = this.queue.splice(0, this.maxBatch);
+      this.inFlight++;
+      void this.flush(batch).finally(() => {
+        this.inFlight--;
+        this.pump();
+      });
+    }
+  }
+
+  private async flush(batch: Pending[]) {
+    try {
+      const out = await castBatch(this.db, batch.map((p) => p.ballot));
+      batch.forEach((p, i) => p.resolve(out[i]));
+    } catch (err) {
+      if (batch.length === 1) return batch[0].reject(err);
+      await Promise.all(
+        batch.map(async (p) => {
+          try {
+            p.resolve((await castBatch(this.db, [p.ballot]))[0]);
+          } catch (e) {
+            p.reject(e);
+          }
+        }),
+      );
+    }
+  }
+}
+
+/**
+ * A resident's online ballot in one round trip, inside the caller's transaction when given one:
+ * bg_cast_online_ballots (migration 0002) checks the rules against the current rows, upserts on
+ * the unique (group, user) key — only over an online ballot of the same heading, or an empty one —
+ * which takes the row lock, then replaces the lines in later statements whose fresh snapshots see
+ * whatever a racing request committed meanwhile (a data-modifying CTE in one statement would not,
+ * and could leave the union of two ballots).
+ */
+export async function castOnlineBallot(db: BgDb, b: OnlineBallot): Promise<number> {
+  const [o] = await castBatch(db, [b]);
+  if (o.status === 'ok') return o.id;
+  if (o.status === 'rejected') throw new BallotRejected();
+  throw new BallotConflict(o.status);
 }
 
 /**
@@ -217,6 +319,45 @@ export async function ballotContext(db: BgDb, budgetId: number, headingId: numbe
     .executeTakeFirst();
   if (!row) return null;
   return { ...row, amount: Number(row.amount), proposals: row.proposals.map((p) => ({ id: p.id, price: Number(p.price) })) };
+}
+
+export type BallotContext = NonNullable<Awaited<ReturnType<typeof ballotContext>>>;
+
+/**
+ * ballotContext remembered for a moment per process: on voting day every ballot of a heading
+ * needs the same budget, heading and prices. Only the fast path trusts it — the database re-checks
+ * every rule when it stores the ballot (bg_cast_online_ballots), and a ballot refused on cached
+ * data is checked again on fresh data before the resident is told no. Concurrent misses share
+ * one query.
+ */
+export class BallotContexts {
+  private cache = new Map<string, { at: number; ctx: Promise<BallotContext | null> }>();
+
+  constructor(
+    private readonly db: BgDb,
+    private readonly ttlMs = 2000,
+    private readonly max = 1000,
+  ) {}
+
+  get(budgetId: number, headingId: number, fresh = false): Promise<BallotContext | null> {
+    const key = `${budgetId}:${headingId}`;
+    const hit = this.cache.get(key);
+    if (!fresh && hit && Date.now() - hit.at < this.ttlMs) return hit.ctx;
+    const ctx = ballotContext(this.db, budgetId, headingId);
+    if (this.cache.size >= this.max) this.cache.clear();
+    const entry = { at: Date.now(), ctx };
+    this.cache.set(key, entry);
+    // Unknown headings and failures are not remembered.
+    ctx.then(
+      (c) => {
+        if (!c && this.cache.get(key) === entry) this.cache.delete(key);
+      },
+      () => {
+        if (this.cache.get(key) === entry) this.cache.delete(key);
+      },
+    );
+    return ctx;
+  }
 }
 
 /** The heading's ballot as an election: feasible, priced, visible proposals and every ballot line. */

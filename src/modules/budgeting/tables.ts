@@ -56,6 +56,9 @@ export interface BgProposalsTable {
   tags: ColumnType<string[], string[] | undefined, string[]>;
   latitude: number | null;
   longitude: number | null;
+  address: ColumnType<string | null, string | null | undefined, string | null>;
+  /** The office responsible for carrying out a winning project (posts its milestones). */
+  office_id: ColumnType<number | null, number | null | undefined, number | null>;
   feasibility: ColumnType<Feasibility, Feasibility | undefined, Feasibility>;
   unfeasibility_reason: string | null;
   price: ColumnType<number | null, number | string | null | undefined, number | string | null>;
@@ -100,6 +103,15 @@ export interface BgBallotLinesTable {
   position: ColumnType<number, number | undefined, number>;
 }
 
+export interface BgProposalFilesTable {
+  proposal_id: number;
+  file_id: string;
+  kind: 'image' | 'document';
+  title: ColumnType<string, string | undefined, string>;
+  position: ColumnType<number, number | undefined, number>;
+  created_at: Generated<Date>;
+}
+
 export interface BgCommentsTable {
   id: Generated<number>;
   proposal_id: number;
@@ -131,6 +143,7 @@ export type BgTables = {
   bg_ballots: BgBallotsTable;
   bg_ballot_lines: BgBallotLinesTable;
   bg_comments: BgCommentsTable;
+  bg_proposal_files: BgProposalFilesTable;
   bg_milestones: BgMilestonesTable;
 };
 

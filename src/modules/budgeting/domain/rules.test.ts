@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { parsePb, writePb, PbParseError } from './pabulib';
 import { fromPb, greedyVariantOf, selectedOf } from './instance';
-import { greedy, mes, decide, tally, type Election } from './rules';
+import { greedy, mes, mesCompareGreedy, decide, tally, type Election } from './rules';
 
 const PABULIB = path.resolve('../shared/data/pabulib');
 const INSTANCES = path.join(PABULIB, 'instances');
@@ -52,6 +52,32 @@ test('textbook MES: a cohesive minority gets its proportional share where greedy
   // Majority affords 2 projects (4 units), the minority 1 (2 units); ties resolved by id.
   assert.deepEqual(m.selected, ['x1', 'x2', 'y1']);
   assert.equal(m.cost, 6);
+});
+
+test('mes-compare-greedy: MES, then greedy if more voters prefer greedy; a tie keeps MES', () => {
+  const x = ['x1', 'x2', 'x3'];
+  const y = ['y1', 'y2', 'y3'];
+  const projects = [...x, ...y].map((id) => ({ id, cost: 2 }));
+  // Four back x, two back y: MES gives the minority one project (x1, x2, y1), greedy gives x1..x3.
+  // The four prefer greedy (3 funded against 2), the two prefer MES (1 against 0): greedy wins.
+  const four: Election = { budget: 6, projects, ballots: [...Array(4).fill({ projects: x }), ...Array(2).fill({ projects: y })] };
+  const r = mesCompareGreedy(four);
+  assert.deepEqual(r.mes.selected, ['x1', 'x2', 'y1']);
+  assert.deepEqual(r.greedy.selected, ['x1', 'x2', 'x3']);
+  assert.equal(r.preferGreedy, 4);
+  assert.equal(r.preferMes, 2);
+  assert.equal(r.chosen, 'greedy');
+  assert.deepEqual(r.selected, ['x1', 'x2', 'x3']);
+  assert.equal(r.cost, 6);
+  // Merged (weighted) ballots count as their weight.
+  assert.equal(mesCompareGreedy({ ...four, ballots: [{ projects: x, weight: 4 }, { projects: y, weight: 2 }] }).chosen, 'greedy');
+  // Three and three: MES funds one project per side, greedy (ties by id) only x; 3 against 3 keeps MES.
+  const even: Election = { budget: 6, projects, ballots: [...Array(3).fill({ projects: x }), ...Array(3).fill({ projects: y })] };
+  const t = mesCompareGreedy(even);
+  assert.deepEqual([t.preferMes, t.preferGreedy, t.chosen], [3, 3, 'mes']);
+  assert.deepEqual(t.selected, t.mes.selected);
+  // Measured by money instead of projects, the same ballots give the same answer here.
+  assert.equal(mesCompareGreedy(four, { measure: 'cost' }).chosen, 'greedy');
 });
 
 test('MES leaves money unspent that utilitarian completion spends', () => {
@@ -121,6 +147,15 @@ for (const file of fs.readdirSync(INSTANCES).filter((f) => f.endsWith('.pb')).so
       // Official add1: raise per-voter budgets while the outcome fits, take the last that fits.
       assert.deepEqual(sorted(mes(e, { satisfaction: 'cost', add1: true }).selected), sorted(selected), 'MES add1 = selected');
       assert.deepEqual(sorted(decide(e, 'mes').selected), sorted(selected));
+    }
+    if (selected && (pb.meta.rule ?? '').endsWith('-comparison')) {
+      // Wieliczka 2023: MES add1, compared with greedy; more voters prefer MES, so MES stands.
+      for (const measure of ['cardinality', 'cost'] as const) {
+        const r = mesCompareGreedy(e, { measure });
+        assert.equal(r.chosen, 'mes', `${measure}: ${r.preferMes} prefer MES, ${r.preferGreedy} greedy`);
+        assert.ok(r.preferMes > r.preferGreedy);
+        assert.deepEqual(sorted(r.selected), sorted(selected), 'mes-compare-greedy = selected');
+      }
     }
     const ref = refOutcomes[file]?.outcomes;
     if (ref) {

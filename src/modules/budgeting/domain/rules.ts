@@ -342,3 +342,59 @@ export function decide(e: Election, rule: ResultRule): Outcome {
   const r = mes(e, { add1: true, add1Variant: 'last-feasible' });
   return { selected: r.selected, cost: r.cost };
 }
+
+/** How a voter's satisfaction with an outcome is measured when two outcomes are compared. */
+export type ComparisonMeasure = 'cardinality' | 'cost';
+
+export interface ComparisonOptions {
+  /**
+   * 'cardinality' (default): how many of the projects the voter approved are funded (pabutools'
+   * Cardinality_Sat, the measure of its "as implemented in Wieliczka and Świecie" recipe);
+   * 'cost': how much money goes to projects the voter approved (Cost_Sat).
+   */
+  measure?: ComparisonMeasure;
+  /** The MES run compared; by default the official add1, last-feasible (as decide('mes')). */
+  mes?: MesOptions;
+}
+
+export interface ComparisonOutcome extends Outcome {
+  /** Which outcome was kept. */
+  chosen: 'mes' | 'greedy';
+  /** Voters (ballot weights) strictly better off under each outcome; the rest are indifferent. */
+  preferMes: number;
+  preferGreedy: number;
+  mes: Outcome;
+  greedy: Outcome;
+}
+
+/**
+ * Wieliczka's rule (Pabulib's `equalshares/add1-comparison`): compute MES, then compare it with
+ * greedy by votes and switch to greedy if more voters prefer greedy — a voter prefers the outcome
+ * that gives them more (see ComparisonMeasure). A tie keeps MES. Ballot points are ignored: the
+ * comparison counts approvals, as Wieliczka's approval ballots do.
+ */
+export function mesCompareGreedy(e: Election, opts: ComparisonOptions = {}): ComparisonOutcome {
+  const measure = opts.measure ?? 'cardinality';
+  const m = mes(e, opts.mes ?? { satisfaction: 'cost', add1: true, add1Variant: 'last-feasible' });
+  const g = greedy(e);
+  const cost = new Map(e.projects.map((p) => [p.id, p.cost]));
+  const inM = new Set(m.selected);
+  const inG = new Set(g.selected);
+  let preferMes = 0;
+  let preferGreedy = 0;
+  for (const b of e.ballots) {
+    let sm = 0;
+    let sg = 0;
+    for (const id of new Set(b.projects)) {
+      const value = measure === 'cost' ? (cost.get(id) ?? 0) : cost.has(id) ? 1 : 0;
+      if (inM.has(id)) sm += value;
+      if (inG.has(id)) sg += value;
+    }
+    const w = b.weight ?? 1;
+    if (sm > sg) preferMes += w;
+    else if (sg > sm) preferGreedy += w;
+  }
+  const mesOutcome = { selected: m.selected, cost: m.cost };
+  const chosen = preferGreedy > preferMes ? 'greedy' : 'mes';
+  return { ...(chosen === 'greedy' ? g : mesOutcome), chosen, preferMes, preferGreedy, mes: mesOutcome, greedy: g };
+}
