@@ -73,8 +73,9 @@ async function main() {
         .values(batch.map((d, k) => ({ id: crypto.randomUUID(), dataset_id: d.id, name: 'Datos', format: ['CSV', 'JSON', 'XLSX', 'GeoJSON'][k % 4], url: 'https://example.org/x', fields: '[]', extras: '{}', created: new Date() })))
         .execute();
     }
-    await sql`analyze od_datasets`.execute(db);
-    await sql`analyze od_resources`.execute(db);
+    // What autovacuum does on a live catalogue after a bulk import (the resources' trigger rewrote each dataset row once).
+    await sql`vacuum analyze od_datasets`.execute(db);
+    await sql`vacuum analyze od_resources`.execute(db);
     console.log(`${engine}: ${DATASETS} datasets inserted in ${Date.now() - t0} ms`);
 
     const base = await t.app.listen({ port: 0, host: '127.0.0.1' });
@@ -105,20 +106,34 @@ async function main() {
     }
 
     const ds = await db.insertInto('od_datasets').values({ id: 'bench-ds', name: 'bench-ds', title: 'Bench', office_id: offices[0], status: 'published', extras: '[]', metadata_created: new Date(), metadata_modified: new Date() }).returning('id').executeTakeFirstOrThrow();
+    await db.insertInto('od_resources').values({ id: 'bench-plain', dataset_id: ds.id, format: 'CSV', fields: '[]', extras: '{}', created: new Date() }).execute();
     await db.insertInto('od_resources').values({ id: 'bench-rows', dataset_id: ds.id, format: 'CSV', fields: '[]', extras: '{}', created: new Date() }).execute();
+    const rate = (ms: number) => `${ms} ms (${Math.round(ROWS / (ms / 1000))} rows/s)${psqlMs ? `, ${((100 * psqlMs) / ms).toFixed(0)} % of psql \\copy's rate` : ''}`;
+    // An upload as the portal loads it (CKAN's indexes: the _id primary key), then the same file
+    // with the publisher marking "barrio" as indexed (CKAN's `indexes`).
+    t0 = Date.now();
+    const plain = await loadDatastore(t.services, 'bench-plain', () => fs.createReadStream(file));
+    const plainMs = Date.now() - t0;
     t0 = Date.now();
     const loaded = await loadDatastore(t.services, 'bench-rows', () => fs.createReadStream(file), { indexes: ['barrio'] });
     const loadMs = Date.now() - t0;
-    console.log(
-      `DataStore load of ${loaded.rows} rows (detection, streamed COPY into inferred types, then primary key and one index): ${loadMs} ms (${Math.round(ROWS / (loadMs / 1000))} rows/s)` +
-        (psqlMs ? `; ${((100 * psqlMs) / loadMs).toFixed(0)} % of psql \\copy's rate` : ''),
-    );
-    if (loaded.copyMs && psqlMs) console.log(`  of which the streamed COPY itself: ${loaded.copyMs} ms (${((100 * psqlMs) / loaded.copyMs).toFixed(0)} % of psql \\copy's rate); the rest builds the primary key and the index`);
+    console.log(`DataStore load of ${loaded.rows} rows; each reports done with the table complete and searchable (streamed COPY FREEZE into inferred types, indexes, ANALYZE):`);
+    if (plain.copyMs) console.log(`  COPY only: ${rate(plain.copyMs)}`);
+    console.log(`  full, as an upload (+ _id primary key + ANALYZE): ${rate(plainMs)}`);
+    console.log(`  full, with the publisher's index on barrio: ${rate(loadMs)}`);
 
-    const dsUrl = `${base}/api/3/action/datastore_search?resource_id=bench-rows&filters=${encodeURIComponent(JSON.stringify({ barrio: 'PALERMO' }))}&limit=100`;
+    const filter = encodeURIComponent(JSON.stringify({ barrio: 'PALERMO' }));
+    const dsUrl = `${base}/api/3/action/datastore_search?resource_id=bench-rows&filters=${filter}&limit=100`;
     const dcheck = (await (await fetch(dsUrl)).json()) as { success: boolean; result: { total: number } };
     if (!dcheck.success) throw new Error('datastore_search failed');
-    await twice(`datastore_search (filter barrio, ${dcheck.result.total} matches, limit 100, with total)`, dsUrl);
+    await twice(`datastore_search (filter barrio, ${dcheck.result.total} matches, limit 100, exact total)`, dsUrl);
+    // What CKAN 2.10's own clients send for big tables: the total is the planner's estimate.
+    const estUrl = `${dsUrl}&total_estimation_threshold=1000`;
+    const echeck = (await (await fetch(estUrl)).json()) as { success: boolean; result: { total: number; total_was_estimated: boolean } };
+    if (!echeck.success || !echeck.result.total_was_estimated) throw new Error('datastore_search did not estimate its total');
+    await twice(`datastore_search (filter barrio, ~${echeck.result.total} matches estimated, limit 100, total_estimation_threshold=1000)`, estUrl);
+    // The same on the table without the barrio index: the page comes from the _id order.
+    await twice('datastore_search on the unindexed table (filter barrio, estimated total)', estUrl.replace('resource_id=bench-rows', 'resource_id=bench-plain'));
     fs.rmSync(dir, { recursive: true, force: true });
   } finally {
     await t.close();

@@ -313,4 +313,11 @@ test('maps: latitude/longitude columns (decimal commas too) and a registry GeoJS
   assert.equal(geo.statusCode, 200);
   assert.match(geo.body, /0 puntos y 1 contornos/);
   assert.match(geo.body, /<path d="M/);
+  // Its own shapes are the interactive map's base layer (no points to add).
+  const shapesUrl = '/datasets/comunas-cabildo/resource/registry-comunas-cabildo-comunas-geojson/shapes.geojson';
+  assert.match(geo.body, new RegExp(`data-island="map" data-geojson-url="${shapesUrl}"`));
+  assert.doesNotMatch(geo.body, /data-points-url/);
+  const shapes = (await t.app.inject(shapesUrl)).json() as { type: string; features: unknown[] };
+  assert.equal(shapes.type, 'FeatureCollection');
+  assert.equal(shapes.features.length, 1);
 });

@@ -25,6 +25,7 @@ import { packageDict, resourceDict, orgDict, groupDict, CkanError, notFoundError
 import { parseFacetFields, parseFq, parseSort, splitQuery, SearchQueryError, FACET_FIELDS } from './domain/search-query';
 import { searchDatastore, searchDatastoreSql, toList, DatastoreQueryError, SqlGuardError } from './datastore';
 import { createPackage, updatePackage, deletePackage, createResource, updateResource as updateResourceAction, deleteResource, type Upload } from './publishing';
+import { datastoreCreate, datastoreUpsert, datastoreDelete, DatastoreWriteError } from './datastore-write';
 import type { DatasetRow, ThemeRow } from './tables';
 
 type Params = Record<string, unknown>;
@@ -217,13 +218,23 @@ READ.tag_list = async ({ db, params }) => {
   return boolParam(params, 'all_fields') ? tags.map((t) => ({ id: t, name: t, display_name: t, vocabulary_id: null })) : tags;
 };
 
+/** The resource's DataStore dictionary, if the viewer may read it: one query (this is on every datastore_search). */
 async function datastoreResource(ctx: ActionContext, resourceId: string) {
-  const r = await findResource(ctx.db, resourceId);
-  if (!r) throw notFoundError('Resource');
-  await visibleDataset(ctx, r.dataset_id);
-  const info = await datastoreInfo(ctx.db, r.id);
-  if (!info) throw notFoundError(`Resource "${r.id}" was not found in the DataStore`);
-  return info;
+  const row = await ctx.db
+    .selectFrom('od_resources as r')
+    .innerJoin('od_datasets as d', 'd.id', 'r.dataset_id')
+    .leftJoin('od_datastore as s', 's.resource_id', 'r.id')
+    .select(['r.id', 'd.name', 'd.state', 'd.status', 'd.office_id', 's.fields', 's.resource_id as in_datastore'])
+    .where('r.id', '=', resourceId)
+    .where('r.state', '=', 'active')
+    .executeTakeFirst();
+  if (!row) throw notFoundError('Resource');
+  if (!isPublic(row) && !canEdit(ctx.viewer, row.office_id)) {
+    if (row.state === 'deleted') throw notFoundError('Dataset');
+    throw authError(`User not authorized to read package ${row.name}`);
+  }
+  if (!row.in_datastore || !row.fields) throw notFoundError(`Resource "${row.id}" was not found in the DataStore`);
+  return { fields: row.fields };
 }
 
 function jsonParam(p: Params, key: string): unknown {
@@ -254,6 +265,7 @@ READ.datastore_search = async (ctx) => {
       offset: intParam(ctx.params, 'offset', 0, 100_000_000),
       distinct: boolParam(ctx.params, 'distinct'),
       includeTotal: boolParam(ctx.params, 'include_total', true),
+      totalEstimationThreshold: ctx.params.total_estimation_threshold == null || ctx.params.total_estimation_threshold === '' ? null : intParam(ctx.params, 'total_estimation_threshold', 0, Number.MAX_SAFE_INTEGER),
     });
     const base = `/api/3/action/datastore_search?resource_id=${encodeURIComponent(resourceId)}`;
     return {
@@ -264,7 +276,7 @@ READ.datastore_search = async (ctx) => {
       records: r.records,
       limit: r.limit,
       offset: r.offset,
-      ...(r.total !== undefined ? { total: r.total, total_was_estimated: false } : {}),
+      ...(r.total !== undefined ? { total: r.total, total_was_estimated: !!r.totalWasEstimated } : {}),
       ...(ctx.params.filters !== undefined ? { filters } : {}),
       ...(ctx.params.q !== undefined ? { q } : {}),
       ...(ctx.params.sort !== undefined ? { sort: String(ctx.params.sort) } : {}),
@@ -357,6 +369,62 @@ WRITE.resource_delete = async (ctx) => {
   return null;
 };
 
+// ---------- DataStore writes ----------
+
+/** The resource a DataStore write targets: its organisation's members only; uploads need force. */
+async function writableResource(ctx: ActionContext, resourceId: string, force: boolean) {
+  const r = await findResource(ctx.db, resourceId);
+  if (!r) throw notFoundError('Resource');
+  const d = await findDataset(ctx.db, r.dataset_id);
+  if (!d || d.state === 'deleted') throw notFoundError('Dataset');
+  if (!canEdit(ctx.viewer, d.office_id)) throw authError(`User not authorized to edit resource ${r.id}`);
+  // As CKAN: a table loaded from a file is replaced on the next upload; writing to it needs force.
+  if (r.url_type === 'upload' && !force) throw validationError({ 'read-only': ['Cannot edit read-only resource. Either pass "force=True" or change url_type to "datastore"'] });
+  return r;
+}
+
+function writeFailure(err: unknown): never {
+  if (err instanceof DatastoreWriteError) throw validationError(err.fields);
+  throw err;
+}
+
+WRITE.datastore_create = async (ctx) => {
+  const w = writer(ctx);
+  const p = ctx.params;
+  let resourceId = p.resource_id == null ? '' : String(p.resource_id);
+  const resource = jsonParam(p, 'resource');
+  if (!resourceId && !resource) throw validationError({ resource_id: ['Missing value'] });
+  const force = boolParam(p, 'force');
+  if (!resourceId) {
+    if (typeof resource !== 'object' || resource === null || Array.isArray(resource)) throw validationError({ resource: ['Must be a dictionary'] });
+    // CKAN's "resource" argument: a new DataStore-only resource in the given dataset.
+    const created = await createResource(ctx.services, w.actor, ctx.viewer, { ...(resource as Params), url_type: 'datastore' }, undefined, { datastoreOnly: true });
+    resourceId = created.id;
+  } else await writableResource(ctx, resourceId, force);
+  const r = await datastoreCreate(ctx.services, resourceId, { fields: jsonParam(p, 'fields'), records: jsonParam(p, 'records'), primary_key: jsonParam(p, 'primary_key'), indexes: jsonParam(p, 'indexes') }).catch(writeFailure);
+  await ctx.services.audit.record(w.actor, { action: 'datastore.create', subjectType: 'resource', subjectId: resourceId, details: { records: r.inserted } });
+  return { resource_id: resourceId, fields: r.fields, method: 'insert', primary_key: r.primaryKey, ...(r.indexes.length ? { indexes: r.indexes } : {}) };
+};
+
+WRITE.datastore_upsert = async (ctx) => {
+  const w = writer(ctx);
+  const resourceId = idParam(ctx.params, 'resource_id');
+  await writableResource(ctx, resourceId, boolParam(ctx.params, 'force'));
+  const r = await datastoreUpsert(ctx.services, resourceId, { records: jsonParam(ctx.params, 'records'), method: ctx.params.method }).catch(writeFailure);
+  await ctx.services.audit.record(w.actor, { action: 'datastore.upsert', subjectType: 'resource', subjectId: resourceId, details: { method: r.method, records: r.records.length } });
+  return { resource_id: resourceId, method: r.method, records: r.records };
+};
+
+WRITE.datastore_delete = async (ctx) => {
+  const w = writer(ctx);
+  const resourceId = idParam(ctx.params, 'resource_id');
+  await writableResource(ctx, resourceId, boolParam(ctx.params, 'force'));
+  const filters = jsonParam(ctx.params, 'filters');
+  const r = await datastoreDelete(ctx.services, resourceId, filters).catch(writeFailure);
+  await ctx.services.audit.record(w.actor, { action: 'datastore.delete', subjectType: 'resource', subjectId: resourceId, details: { dropped: r.dropped, deleted: r.deleted } });
+  return { resource_id: resourceId, ...(filters !== undefined ? { filters } : {}) };
+};
+
 export const CKAN_ACTIONS = { read: Object.keys(READ), write: Object.keys(WRITE) };
 
 async function readParams(request: FastifyRequest): Promise<{ params: Params; upload?: Upload }> {
@@ -400,10 +468,48 @@ class AnswerCache {
 
 export const cache = new AnswerCache(1000);
 
+/**
+ * Reads the catalogue version for the answer cache, coalescing concurrent requests: a request
+ * joins a read that starts after it arrived (never one already on its way, which could predate a
+ * write it must see), so under load one small query serves many requests and every answer still
+ * reflects every write committed before the request came in.
+ */
+function versionReader(services: Services) {
+  const pool = services.database.engine === 'postgres' ? services.database.pool : undefined;
+  const fetchVersion = async (): Promise<number> => {
+    if (pool) {
+      // Straight through pg as a named (prepared) statement: this runs on every cached answer.
+      const r = await pool.query<{ version: string }>({ name: 'od_catalogue_version', text: 'select version from od_catalogue_version where id = 1' });
+      return Number(r.rows[0].version);
+    }
+    const v = await odDb(services).selectFrom('od_catalogue_version').select('version').where('id', '=', 1).executeTakeFirstOrThrow();
+    return Number(v.version);
+  };
+  let inflight: Promise<number> | null = null;
+  let queued: Promise<number> | null = null;
+  const start = () => {
+    const p: Promise<number> = fetchVersion().finally(() => {
+      if (inflight === p) inflight = null;
+    });
+    inflight = p;
+    return p;
+  };
+  const noop = () => {};
+  return (): Promise<number> => {
+    if (!inflight) return start();
+    queued ??= inflight.then(noop, noop).then(() => {
+      queued = null;
+      return start();
+    });
+    return queued;
+  };
+}
+
 /** The CKAN Action API v3 at /api/3/action/<action>, with CKAN's envelope and status codes. */
 export async function ckanApi(app: FastifyInstance) {
   const services = app.services;
   const help = (action: string) => `${services.config.baseUrl}/api/3/action/help_show?name=${action}`;
+  const readVersion = versionReader(services);
 
   app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, request, reply: FastifyReply) => {
     const action = (request.params as { action?: string })?.action ?? '';
@@ -436,8 +542,7 @@ export async function ckanApi(app: FastifyInstance) {
     const cacheable = cache.enabled && !request.user && (action === 'package_search' || action === 'datastore_search');
     let key = '';
     if (cacheable) {
-      const v = await db.selectFrom('od_catalogue_version').select('version').where('id', '=', 1).executeTakeFirstOrThrow();
-      key = `${v.version}|${action}|${JSON.stringify(params)}`;
+      key = `${await readVersion()}|${action}|${JSON.stringify(params)}`;
       const hit = cache.get(key);
       if (hit) return reply.type('application/json; charset=utf-8').send(hit);
     }

@@ -2,11 +2,13 @@ import type { ModuleManifest } from '../../core/manifest';
 import { messages } from './messages';
 import * as m0001 from './migrations/0001_open_data';
 import * as m0002 from './migrations/0002_catalogue_version';
+import * as m0003 from './migrations/0003_search_speed';
 import { openDataRoutes } from './routes';
 import { searchProvider } from './search';
 import { seed } from './seed';
 import { harvestCommand } from './harvest';
 import { syncRegistry } from './registry-sync';
+import { LOAD_JOB, runLoadJob } from './publishing';
 import type { OpenDataTables } from './tables';
 
 export const manifest: ModuleManifest = {
@@ -16,7 +18,7 @@ export const manifest: ModuleManifest = {
   descriptionKey: 'open-data.description',
   status: 'ready',
   messages,
-  migrations: { '0001_open_data': m0001, '0002_catalogue_version': m0002 },
+  migrations: { '0001_open_data': m0001, '0002_catalogue_version': m0002, '0003_search_speed': m0003 },
   routes: openDataRoutes,
   nav: { order: 10 },
   adminLinks: [{ href: '/datasets/publish', labelKey: 'open-data.admin.publish', audience: 'official' }],
@@ -33,6 +35,7 @@ export const manifest: ModuleManifest = {
   seed,
   jobs: {
     'open-data.sync-registry': async ({ services }) => ({ ...(await syncRegistry(services)) }),
+    [LOAD_JOB]: runLoadJob,
   },
   cli: {
     harvest: harvestCommand,

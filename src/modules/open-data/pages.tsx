@@ -22,7 +22,7 @@ import {
 } from './store';
 import { FACET_FIELDS, parseSort, type FacetField, type FilterClause } from './domain/search-query';
 import { searchDatastore, DatastoreQueryError } from './datastore';
-import { setStatus } from './publishing';
+import { setStatus, loadJobs } from './publishing';
 import { CkanError } from './ckan';
 import { barChartData, type BarDatum } from './domain/chart';
 import type { DatasetRow, DatasetStatus, ResourceRow } from './tables';
@@ -292,6 +292,7 @@ export async function pages(app: FastifyInstance) {
     const [resources, themes, offices] = await Promise.all([resourcesOf(db, [d.id]), allThemes(db), officesByIds(db, [d.office_id])]);
     const list = resources.get(d.id) ?? [];
     const versions = await Promise.all(list.map((r) => resourceVersions(db, r.id)));
+    const jobs = await loadJobs(db, list.map((r) => r.id));
     const office = offices.get(d.office_id);
     const ctx = request.pageContext();
     const editor = canEdit(viewerOf(request.user), d.office_id);
@@ -316,6 +317,13 @@ export async function pages(app: FastifyInstance) {
         {!isPublic(d) && <Alert type="warning">{t(`open-data.status.${d.status}`)}</Alert>}
         <p class="usa-intro">{d.notes}</p>
         {editor && <StatusForm ctx={ctx} d={d} />}
+        {editor && (
+          <p>
+            <a class="usa-button usa-button--outline" href={`/datasets/${d.name}/edit`}>
+              {t('open-data.edit.link')}
+            </a>
+          </p>
+        )}
         <h2>{t('open-data.resources')}</h2>
         <ul class="usa-collection">
           {list.map((r, i) => (
@@ -331,6 +339,7 @@ export async function pages(app: FastifyInstance) {
                   </a>{' '}
                   {r.datastore_active && <a href={`/datasets/${d.name}/resource/${r.id}`}>{t('open-data.preview')}</a>}
                 </p>
+                {editor && <LoadJobNote ctx={ctx} job={jobs.get(r.id)} />}
                 {versions[i].length > 1 && (
                   <details>
                     <summary>{t('open-data.versions', { count: versions[i].length })}</summary>
@@ -382,6 +391,7 @@ export async function pages(app: FastifyInstance) {
     const info = await datastoreInfo(db, r.id);
     const ctx = request.pageContext();
     const editor = canEdit(viewerOf(request.user), d.office_id);
+    const job = editor ? (await loadJobs(db, [r.id])).get(r.id) : undefined;
     let preview: Awaited<ReturnType<typeof searchDatastore>> | null = null;
     let chart: BarDatum[] = [];
     let problem: string | null = null;
@@ -390,9 +400,10 @@ export async function pages(app: FastifyInstance) {
     const dir = query.dir === 'desc' ? 'desc' : 'asc';
     if (info) {
       const filters: Record<string, string> = {};
-      if (query.col && query.val && info.fields.some((f) => f.id === query.col)) filters[query.col] = query.val;
+      if (query.col && query.val && (query.col === '_id' || info.fields.some((f) => f.id === query.col))) filters[query.col] = query.val;
       try {
-        preview = await searchDatastore(db, r.id, info.fields, { q: query.q || undefined, filters, sort: sortCol ? `${sortCol} ${dir}` : undefined, limit: 25, offset: (page - 1) * 25 });
+        // Big tables show an estimated total (CKAN's total_estimation_threshold) instead of counting every row.
+        preview = await searchDatastore(db, r.id, info.fields, { q: query.q || undefined, filters, sort: sortCol ? `${sortCol} ${dir}` : undefined, limit: 25, offset: (page - 1) * 25, totalEstimationThreshold: 100_000 });
       } catch (err) {
         if (!(err instanceof DatastoreQueryError)) throw err;
         problem = err.message;
@@ -400,7 +411,8 @@ export async function pages(app: FastifyInstance) {
       const chartRows = await searchDatastore(db, r.id, info.fields, { limit: 500, includeTotal: false });
       chart = barChartData(info.fields, chartRows.records);
     }
-    const shapes = await mapShapes(services, r, info?.fields.map((f) => f.id) ?? []);
+    const map = await mapShapes(services, d, r);
+    const shapes = map?.shapes;
     const link = (p: Record<string, string | undefined>) => `/datasets/${d.name}/resource/${r.id}${qs({ q: query.q, col: query.col, val: query.val, sort: sortCol, dir: sortCol ? dir : undefined, ...p })}`;
     return reply.page(
       r.name || r.id,
@@ -435,8 +447,24 @@ export async function pages(app: FastifyInstance) {
             </tbody>
           </table>
         )}
+        {editor && <LoadJobNote ctx={ctx} job={job} />}
         {editor && r.fields.length > 0 && <DictionaryForm ctx={ctx} action={`/datasets/${d.name}/resource/${r.id}/dictionary`} fields={r.fields} />}
-        {shapes && <ShapeMap ctx={ctx} title={t('open-data.map.title', { name: r.name || r.id })} shapes={shapes} />}
+        {map && shapes && (
+          // The island swaps this SVG for Leaflet: the city's communes (or the file's own shapes)
+          // under the resource's points, each with a popup; without JavaScript the SVG stays.
+          <div
+            data-island="map"
+            data-geojson-url={map.hasShapes ? `/datasets/${d.name}/resource/${r.id}/shapes.geojson` : '/api/v1/geo/communes'}
+            data-points-url={map.hasPoints ? `/datasets/${d.name}/resource/${r.id}/points.geojson` : undefined}
+            data-tile-url={ctx.config.tileUrl ?? ''}
+            data-tile-attribution={ctx.config.tileAttribution}
+            data-label={t('open-data.map.title', { name: r.name || r.id })}
+          >
+            <div class="city-map">
+              <ShapeMap ctx={ctx} title={t('open-data.map.title', { name: r.name || r.id })} shapes={shapes} />
+            </div>
+          </div>
+        )}
         {!info && !shapes && <Alert type="info">{t('open-data.preview.none')}</Alert>}
         {info && (
           <section aria-labelledby="od-preview">
@@ -468,7 +496,7 @@ export async function pages(app: FastifyInstance) {
             {problem && <Alert type="error">{problem}</Alert>}
             {preview && (
               <>
-                <p>{t('open-data.preview.total', { count: preview.total ?? 0 })}</p>
+                <p>{t(preview.totalWasEstimated ? 'open-data.preview.total.estimated' : 'open-data.preview.total', { count: preview.total ?? 0 })}</p>
                 <div class="usa-table-container--scrollable" tabIndex={0}>
                   <table class="usa-table usa-table--striped">
                     <caption>{t('open-data.preview.caption', { name: r.name || r.id })}</caption>
@@ -499,8 +527,30 @@ export async function pages(app: FastifyInstance) {
           </section>
         )}
       </div>,
-      { breadcrumbs: [{ href: '/datasets', label: t('open-data.title') }, { href: `/datasets/${d.name}`, label: d.title }, { label: r.name || r.id }] },
+      { breadcrumbs: [{ href: '/datasets', label: t('open-data.title') }, { href: `/datasets/${d.name}`, label: d.title }, { label: r.name || r.id }], ...(map ? { islands: ['map'], styles: ['leaflet'] } : {}) },
     );
+  });
+
+  /** The resource's points for the interactive map (a GeoJSON FeatureCollection of Points). */
+  app.get('/datasets/:name/resource/:id/points.geojson', async (request, reply) => {
+    const { name, id } = request.params as { name: string; id: string };
+    const d = await visible(request, name);
+    const r = await findResource(db, id);
+    if (!r || r.dataset_id !== d.id) throw notFound();
+    const points = await resourcePoints(services, d, r);
+    if (!points) throw notFound();
+    return reply.type('application/geo+json; charset=utf-8').send(JSON.stringify({ type: 'FeatureCollection', features: points }));
+  });
+
+  /** A GeoJSON resource's own features (areas, lines), the interactive map's base layer. */
+  app.get('/datasets/:name/resource/:id/shapes.geojson', async (request, reply) => {
+    const { name, id } = request.params as { name: string; id: string };
+    const d = await visible(request, name);
+    const r = await findResource(db, id);
+    if (!r || r.dataset_id !== d.id) throw notFound();
+    const geo = (await resourceGeoJson(services, r)) as { type?: string } | null;
+    if (!geo || (geo.type !== 'FeatureCollection' && geo.type !== 'Feature')) throw notFound();
+    return reply.type('application/geo+json; charset=utf-8').send(JSON.stringify(geo.type === 'Feature' ? { type: 'FeatureCollection', features: [geo] } : geo));
   });
 
   app.get('/datasets/:name/resource/:id/download', async (request, reply) => {
@@ -530,20 +580,10 @@ export async function pages(app: FastifyInstance) {
 }
 
 const GEO_LIMIT = 5 * 1024 * 1024;
+const POINT_LIMIT = 5000;
 
-/**
- * What the resource page can draw: latitude/longitude columns of its DataStore table, an
- * uploaded GeoJSON file, or the GeoJSON a module publishes through the registry.
- */
-async function mapShapes(services: Services, r: ResourceRow, columns: string[]): Promise<MapShapes | null> {
-  const coords = coordinateColumns(columns);
-  if (coords && r.datastore_active) {
-    const rows = await searchDatastore(odDb(services), r.id, (await datastoreInfo(odDb(services), r.id))!.fields, { fields: [coords.lat, coords.lng], limit: 2000, includeTotal: false });
-    const points = rows.records
-      .map((x) => [coordinate(x[coords.lng]), coordinate(x[coords.lat])] as [number | null, number | null])
-      .filter(([lng, lat]) => validPosition(lng, lat)) as Array<[number, number]>;
-    return points.length ? { points, lines: [] } : null;
-  }
+/** An uploaded GeoJSON file (up to 5 MB) or the GeoJSON a module publishes through the registry. */
+async function resourceGeoJson(services: Services, r: ResourceRow): Promise<unknown | null> {
   if (!/geojson/i.test(r.format)) return null;
   let text: string | null = null;
   if (r.file_id && (r.size ?? 0) <= GEO_LIMIT) text = (await buffer(services.files.storage.read(r.file_id) as NodeJS.ReadableStream)).toString('utf8');
@@ -555,11 +595,87 @@ async function mapShapes(services: Services, r: ResourceRow, columns: string[]):
   }
   if (!text) return null;
   try {
-    const shapes = shapesOf(JSON.parse(text));
-    return shapes.points.length || shapes.lines.length ? shapes : null;
+    return JSON.parse(text);
   } catch {
     return null;
   }
+}
+
+interface PointFeature {
+  type: 'Feature';
+  geometry: { type: 'Point'; coordinates: [number, number] };
+  properties: { title: string; url?: string };
+}
+
+/** A name for a point in its popup: the first property that reads like one. */
+function pointTitle(props: Record<string, unknown> | null | undefined, fallback: string): string {
+  const p = props ?? {};
+  const key = Object.keys(p).find((k) => /^(name|nombre|title|titulo|título|barrio|descripcion|direccion)$/i.test(k) && p[k] != null && p[k] !== '');
+  return key ? String(p[key]) : fallback;
+}
+
+/**
+ * The resource's points as a GeoJSON FeatureCollection (what the interactive map draws): rows of
+ * a DataStore table with latitude/longitude columns (each links to its row in the preview), or
+ * the Point features of a GeoJSON resource. Null when the resource has no points.
+ */
+async function resourcePoints(services: Services, d: DatasetRow, r: ResourceRow): Promise<PointFeature[] | null> {
+  const db = odDb(services);
+  const info = r.datastore_active ? await datastoreInfo(db, r.id) : undefined;
+  const coords = info ? coordinateColumns(info.fields.map((f) => f.id)) : null;
+  if (info && coords) {
+    const label = info.fields.find((f) => f.id !== coords.lat && f.id !== coords.lng && f.type === 'text')?.id;
+    const rows = await searchDatastore(db, r.id, info.fields, { fields: ['_id', coords.lat, coords.lng, ...(label ? [label] : [])], limit: POINT_LIMIT, includeTotal: false });
+    const out: PointFeature[] = [];
+    for (const x of rows.records) {
+      const lng = coordinate(x[coords.lng]);
+      const lat = coordinate(x[coords.lat]);
+      if (!validPosition(lng, lat)) continue;
+      out.push({
+        type: 'Feature',
+        geometry: { type: 'Point', coordinates: [lng, lat!] },
+        properties: { title: label && x[label] != null ? String(x[label]) : `#${x._id}`, url: `/datasets/${d.name}/resource/${r.id}?col=_id&val=${x._id}` },
+      });
+    }
+    return out;
+  }
+  const geo = (await resourceGeoJson(services, r)) as { type?: string; features?: Array<{ geometry?: { type?: string; coordinates?: unknown }; properties?: Record<string, unknown> }> } | null;
+  if (!geo) return null;
+  const features = geo.type === 'FeatureCollection' ? (geo.features ?? []) : geo.type === 'Feature' ? [geo as NonNullable<typeof geo.features>[number]] : [];
+  const out: PointFeature[] = [];
+  for (const [i, f] of features.entries()) {
+    const g = f?.geometry;
+    const positions = g?.type === 'Point' ? [g.coordinates as [number, number]] : g?.type === 'MultiPoint' ? (g.coordinates as Array<[number, number]>) : [];
+    for (const [lng, lat] of positions) {
+      if (validPosition(coordinate(lng), coordinate(lat)) && out.length < POINT_LIMIT) out.push({ type: 'Feature', geometry: { type: 'Point', coordinates: [lng, lat] }, properties: { title: pointTitle(f.properties, `#${i + 1}`) } });
+    }
+  }
+  return out.length ? out : null;
+}
+
+/** What the server-side SVG map draws: the same points, and a GeoJSON resource's shapes. */
+async function mapShapes(services: Services, d: DatasetRow, r: ResourceRow): Promise<{ shapes: MapShapes; hasPoints: boolean; hasShapes: boolean } | null> {
+  const points = await resourcePoints(services, d, r);
+  const geo = r.datastore_active && points ? null : await resourceGeoJson(services, r);
+  const shapes: MapShapes = geo ? shapesOf(geo) : { points: [], lines: [] };
+  if (points && !geo) shapes.points = points.map((p) => p.geometry.coordinates);
+  if (!shapes.points.length && !shapes.lines.length) return null;
+  return { shapes, hasPoints: !!points?.length, hasShapes: shapes.lines.length > 0 };
+}
+
+/** For the dataset's editors: a DataStore load waiting in (or failed in) the job queue, linked to its page. */
+function LoadJobNote({ ctx, job }: { ctx: PageContext; job?: { id: number; status: string; error: string | null } }) {
+  if (!job || job.status === 'done') return null;
+  const link = <a href={`/jobs/${job.id}`}>{ctx.t('open-data.load.job', { id: job.id })}</a>;
+  return job.status === 'failed' ? (
+    <Alert type="error">
+      {ctx.t('open-data.load.failed', { error: job.error ?? '' })} {link}
+    </Alert>
+  ) : (
+    <Alert type="info">
+      {ctx.t('open-data.load.queued')} {link}
+    </Alert>
+  );
 }
 
 function StatusForm({ ctx, d }: { ctx: PageContext; d: DatasetRow }) {

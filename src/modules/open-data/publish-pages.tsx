@@ -4,7 +4,8 @@ import { Alert, CsrfField, Field } from '../../core/ui/layout';
 import type { PageContext } from '../../core/ui/context';
 import { HttpError, forbidden, notFound, requireUser } from '../../core/http/guards';
 import { odDb, coreDb, viewerOf, canEdit, findDataset, findResource, allThemes } from './store';
-import { createPackage, createResource, type Upload } from './publishing';
+import { createPackage, updatePackage, createResource, loadSettings, queueLoad, type Upload } from './publishing';
+import { packageDicts } from './ckan-api';
 import { CkanError } from './ckan';
 import { loadDatastore, LoadError } from './datastore';
 import { xlsxAsCsv, jsonAsCsv } from './tabular-sources';
@@ -21,60 +22,88 @@ const LICENSES = [
 const DICTIONARY_TYPES = ['text', 'int', 'numeric', 'date', 'timestamp', 'bool'];
 
 type Form = Record<string, string>;
+/** A form's body: checkbox groups (themes) arrive as arrays. */
+type FormBody = Record<string, string | string[]>;
+
+const listOf = (v: unknown): string[] => (Array.isArray(v) ? v.map(String) : typeof v === 'string' && v ? [v] : []);
+const one = (v: unknown): string => (Array.isArray(v) ? String(v[0] ?? '') : v == null ? '' : String(v));
 
 function errorText(err: CkanError): Record<string, string> {
   return Object.fromEntries(Object.entries(err.fieldErrors ?? { form: [err.message] }).map(([k, v]) => [k, v.join('; ')]));
 }
 
-function NewDatasetForm({ ctx, offices, themes, values, errors }: { ctx: PageContext; offices: Array<{ slug: string; name: string }>; themes: Array<{ name: string; title: string }>; values: Form; errors: Record<string, string> }) {
+/** The dataset's DCAT metadata: the same form creates a draft and edits an existing dataset. */
+function DatasetForm({
+  ctx,
+  offices,
+  themes,
+  values,
+  errors,
+  edit,
+}: {
+  ctx: PageContext;
+  offices: Array<{ slug: string; name: string }>;
+  themes: Array<{ name: string; title: string }>;
+  values: FormBody;
+  errors: Record<string, string>;
+  /** The dataset's name when editing (its address does not change here). */
+  edit?: string;
+}) {
   const { t } = ctx;
+  const v = (k: string) => one(values[k]);
+  const chosenThemes = listOf(values.theme);
   return (
     <div class="grid-container">
-      <h1>{t('open-data.new.title')}</h1>
+      <h1>{edit ? t('open-data.edit.title', { name: edit }) : t('open-data.new.title')}</h1>
       {Object.keys(errors).length > 0 && (
         <Alert type="error" heading={t('open-data.new.errors')}>
           <ul>
-            {Object.entries(errors).map(([k, v]) => (
+            {Object.entries(errors).map(([k, msg]) => (
               <li key={k}>
-                {k}: {v}
+                {k}: {msg}
               </li>
             ))}
           </ul>
         </Alert>
       )}
-      <form class="usa-form usa-form--large" method="post" action="/datasets/new">
+      <form class="usa-form usa-form--large" method="post" action={edit ? `/datasets/${edit}/edit` : '/datasets/new'}>
         <CsrfField ctx={ctx} />
-        <Field name="title" label={t('open-data.new.field.title')} value={values.title} error={errors.title} required />
-        <Field name="name" label={t('open-data.new.field.name')} hint={t('open-data.new.field.name.hint')} value={values.name} error={errors.name} required />
-        <Field name="notes" label={t('open-data.new.field.notes')} value={values.notes} error={errors.notes} multiline required />
+        <Field name="title" label={t('open-data.new.field.title')} value={v('title')} error={errors.title} required />
+        {!edit && <Field name="name" label={t('open-data.new.field.name')} hint={t('open-data.new.field.name.hint')} value={v('name')} error={errors.name} required />}
+        <Field name="notes" label={t('open-data.new.field.notes')} value={v('notes')} error={errors.notes} multiline required />
         <label class="usa-label" for="od-owner">
           {t('open-data.field.publisher')}
         </label>
         <select class="usa-select" id="od-owner" name="owner_org" required>
           {offices.map((o) => (
-            <option value={o.slug} selected={values.owner_org === o.slug} key={o.slug}>
+            <option value={o.slug} selected={v('owner_org') === o.slug} key={o.slug}>
               {o.name}
             </option>
           ))}
         </select>
-        <label class="usa-label" for="od-theme">
-          {t('open-data.field.theme')}
-        </label>
-        <select class="usa-select" id="od-theme" name="theme">
-          <option value="">—</option>
-          {themes.map((th) => (
-            <option value={th.name} selected={values.theme === th.name} key={th.name}>
-              {th.title}
-            </option>
+        <fieldset class="usa-fieldset">
+          <legend class="usa-legend">{t('open-data.field.theme')}</legend>
+          {errors.groups && (
+            <span class="usa-error-message" id="od-theme-error">
+              {errors.groups}
+            </span>
+          )}
+          {themes.map((th, i) => (
+            <div class="usa-checkbox" key={th.name}>
+              <input class="usa-checkbox__input" id={`od-theme-${i}`} type="checkbox" name="theme" value={th.name} checked={chosenThemes.includes(th.name)} />
+              <label class="usa-checkbox__label" for={`od-theme-${i}`}>
+                {th.title}
+              </label>
+            </div>
           ))}
-        </select>
-        <Field name="tags" label={t('open-data.field.keywords')} hint={t('open-data.new.field.tags.hint')} value={values.tags} error={errors.tags} />
+        </fieldset>
+        <Field name="tags" label={t('open-data.field.keywords')} hint={t('open-data.new.field.tags.hint')} value={v('tags')} error={errors.tags} />
         <label class="usa-label" for="od-license">
           {t('open-data.field.license')}
         </label>
         <select class="usa-select" id="od-license" name="license_id">
-          {LICENSES.map(([id, title]) => (
-            <option value={id} selected={values.license_id === id} key={id}>
+          {(LICENSES.some(([id]) => id === v('license_id')) || !v('license_id') ? LICENSES : [...LICENSES, [v('license_id'), v('license_id')]]).map(([id, title]) => (
+            <option value={id} selected={v('license_id') === id} key={id}>
               {title}
             </option>
           ))}
@@ -83,22 +112,44 @@ function NewDatasetForm({ ctx, offices, themes, values, errors }: { ctx: PageCon
           {t('open-data.field.periodicity')}
         </label>
         <select class="usa-select" id="od-period" name="accrualPeriodicity">
-          {PERIODICITIES.map((p) => (
-            <option value={p} selected={values.accrualPeriodicity === p} key={p}>
-              {t(`open-data.periodicity.${p}`)}
+          {(PERIODICITIES.includes(v('accrualPeriodicity')) || !v('accrualPeriodicity') ? PERIODICITIES : [...PERIODICITIES, v('accrualPeriodicity')]).map((p) => (
+            <option value={p} selected={v('accrualPeriodicity') === p} key={p}>
+              {PERIODICITIES.includes(p) ? t(`open-data.periodicity.${p}`) : p}
             </option>
           ))}
         </select>
-        <Field name="maintainer" label={t('open-data.new.field.maintainer')} value={values.maintainer} />
-        <Field name="maintainer_email" type="email" label={t('open-data.new.field.maintainer_email')} value={values.maintainer_email} error={errors.maintainer_email} />
-        <Field name="temporal" label={t('open-data.field.temporal')} hint={t('open-data.new.field.temporal.hint')} value={values.temporal} />
-        <Field name="spatial" label={t('open-data.field.spatial')} value={values.spatial} />
+        <Field name="maintainer" label={t('open-data.new.field.maintainer')} value={v('maintainer')} />
+        <Field name="maintainer_email" type="email" label={t('open-data.new.field.maintainer_email')} value={v('maintainer_email')} error={errors.maintainer_email} />
+        <Field name="temporal" label={t('open-data.field.temporal')} hint={t('open-data.new.field.temporal.hint')} value={v('temporal')} />
+        <Field name="spatial" label={t('open-data.field.spatial')} value={v('spatial')} />
         <button class="usa-button" type="submit">
-          {t('open-data.new.submit')}
+          {edit ? t('open-data.edit.submit') : t('open-data.new.submit')}
         </button>
       </form>
     </div>
   );
+}
+
+/** Form fields → the package dict fields they set. */
+function packageFields(body: FormBody) {
+  return {
+    title: one(body.title),
+    notes: one(body.notes),
+    owner_org: one(body.owner_org),
+    groups: listOf(body.theme).map((name) => ({ name })),
+    tags: one(body.tags)
+      .split(',')
+      .map((x) => x.trim())
+      .filter(Boolean)
+      .map((name) => ({ name })),
+    license_id: one(body.license_id),
+    license_title: LICENSES.find(([id]) => id === one(body.license_id))?.[1] ?? one(body.license_id),
+    accrualPeriodicity: one(body.accrualPeriodicity),
+    maintainer: one(body.maintainer),
+    maintainer_email: one(body.maintainer_email),
+    temporal: one(body.temporal),
+    spatial: one(body.spatial),
+  };
 }
 
 /** The officials' side: new datasets (as drafts), resources (upload or link), data dictionaries. */
@@ -117,41 +168,80 @@ export async function publishPages(app: FastifyInstance) {
     const offices = await myOffices(request);
     if (!offices.length) throw forbidden('Only members of an office publish datasets');
     const themes = await allThemes(db);
-    return reply.page(request.t('open-data.new.title'), <NewDatasetForm ctx={request.pageContext()} offices={offices} themes={themes} values={{ license_id: 'CC-BY-4.0', accrualPeriodicity: 'R/P1Y' }} errors={{}} />, {
+    return reply.page(request.t('open-data.new.title'), <DatasetForm ctx={request.pageContext()} offices={offices} themes={themes} values={{ license_id: 'CC-BY-4.0', accrualPeriodicity: 'R/P1Y' }} errors={{}} />, {
       breadcrumbs: [{ href: '/datasets', label: request.t('open-data.title') }, { label: request.t('open-data.new.title') }],
     });
   });
 
   app.post('/datasets/new', { preHandler: requireUser }, async (request, reply) => {
-    const body = (request.body ?? {}) as Form;
+    const body = (request.body ?? {}) as FormBody;
     const offices = await myOffices(request);
     if (!offices.length) throw forbidden('Only members of an office publish datasets');
     try {
+      const fields = packageFields(body);
       const d = await createPackage(
         services,
         request.actor(),
         viewerOf(request.user),
-        {
-          ...body,
-          groups: body.theme ? [{ name: body.theme }] : [],
-          tags: (body.tags ?? '')
-            .split(',')
-            .map((s) => s.trim())
-            .filter(Boolean)
-            .map((name) => ({ name })),
-          extras: [{ key: 'accrualPeriodicity', value: body.accrualPeriodicity ?? '' }],
-          license_title: LICENSES.find(([id]) => id === body.license_id)?.[1] ?? '',
-          language: ['spa'],
-          issued: new Date().toISOString(),
-        },
+        { ...fields, name: one(body.name), extras: [{ key: 'accrualPeriodicity', value: fields.accrualPeriodicity }], language: ['spa'], issued: new Date().toISOString() },
         { status: 'draft' },
       );
       return reply.redirect(`/datasets/${d.name}`, 303);
     } catch (err) {
       if (!(err instanceof CkanError)) throw err;
       const themes = await allThemes(db);
-      return reply.page(request.t('open-data.new.title'), <NewDatasetForm ctx={request.pageContext()} offices={offices} themes={themes} values={body} errors={errorText(err)} />, { status: 400 });
+      return reply.page(request.t('open-data.new.title'), <DatasetForm ctx={request.pageContext()} offices={offices} themes={themes} values={body} errors={errorText(err)} />, { status: 400 });
     }
+  });
+
+  /** The metadata edit form, for the editors and administrators of the dataset's office. */
+  async function editable(request: FastifyRequest) {
+    const { name } = request.params as { name: string };
+    const d = await findDataset(db, name);
+    if (!d || d.state === 'deleted') throw notFound();
+    if (!canEdit(viewerOf(request.user), d.office_id)) throw forbidden('You act only for your own office');
+    return d;
+  }
+
+  app.get('/datasets/:name/edit', { preHandler: requireUser }, async (request, reply) => {
+    const d = await editable(request);
+    const [offices, themes, office] = await Promise.all([myOffices(request), allThemes(db), db.selectFrom('offices').select(['slug', 'name']).where('id', '=', d.office_id).executeTakeFirstOrThrow()]);
+    const values: FormBody = {
+      title: d.title,
+      notes: d.notes,
+      owner_org: office.slug,
+      theme: d.themes,
+      tags: d.tags.join(', '),
+      license_id: d.license_id,
+      accrualPeriodicity: d.accrual_periodicity,
+      maintainer: d.maintainer,
+      maintainer_email: d.maintainer_email,
+      temporal: d.temporal,
+      spatial: d.spatial,
+    };
+    const list = offices.some((o) => o.slug === office.slug) ? offices : [office, ...offices];
+    return reply.page(request.t('open-data.edit.title', { name: d.name }), <DatasetForm ctx={request.pageContext()} offices={list} themes={themes} values={values} errors={{}} edit={d.name} />, {
+      breadcrumbs: [{ href: '/datasets', label: request.t('open-data.title') }, { href: `/datasets/${d.name}`, label: d.title }, { label: request.t('open-data.edit.link') }],
+    });
+  });
+
+  app.post('/datasets/:name/edit', { preHandler: requireUser }, async (request, reply) => {
+    const d = await editable(request);
+    const body = (request.body ?? {}) as FormBody;
+    const viewer = viewerOf(request.user);
+    const fields = packageFields(body);
+    // Everything the form does not show (resources, extras, language, dates) stays as it is.
+    const current = (await packageDicts({ services, db }, [d]))[0] as Record<string, unknown>;
+    const extras = (current.extras as Array<{ key: string; value: string }>).filter((e) => !['accrualPeriodicity', 'temporal', 'spatial'].includes(e.key));
+    try {
+      await updatePackage(services, request.actor(), viewer, { ...current, ...fields, extras, id: d.id, resources: undefined }, 'edit');
+    } catch (err) {
+      if (!(err instanceof CkanError)) throw err;
+      if (err.status === 403) throw forbidden(err.message);
+      const [offices, themes] = await Promise.all([myOffices(request), allThemes(db)]);
+      return reply.page(request.t('open-data.edit.title', { name: d.name }), <DatasetForm ctx={request.pageContext()} offices={offices} themes={themes} values={body} errors={errorText(err)} edit={d.name} />, { status: 400 });
+    }
+    return reply.redirect(`/datasets/${d.name}`, 303);
   });
 
   /** A resource from a form: a file (multipart, CSRF token in the URL) or a link. */
@@ -200,7 +290,11 @@ export async function publishPages(app: FastifyInstance) {
       };
     });
     const typesChanged = fields.some((f, i) => (f.info?.type_override ?? '') !== (r.fields[i].info?.type_override ?? ''));
-    if (typesChanged && r.file_id && r.datastore_active) {
+    // A big file reloads in a job; until it finishes the table keeps its old types, and so does its dictionary in od_datastore.
+    const queued = typesChanged && !!r.file_id && r.datastore_active && (r.size ?? 0) > loadSettings.jobThresholdBytes;
+    if (queued) {
+      await queueLoad(services, r.id, r.file_id!, r.format, fields, request.user!.id);
+    } else if (typesChanged && r.file_id && r.datastore_active) {
       const file = r.file_id;
       const raw = () => services.files.storage.read(file) as Readable;
       try {
@@ -213,8 +307,8 @@ export async function publishPages(app: FastifyInstance) {
     }
     await db.transaction().execute(async (trx) => {
       await trx.updateTable('od_resources').set({ fields: JSON.stringify(fields) }).where('id', '=', r.id).execute();
-      await trx.updateTable('od_datastore').set({ fields: JSON.stringify(fields.map((f) => ({ ...f, type: f.info?.type_override ? ckanType(f.info.type_override) : f.type }))) }).where('resource_id', '=', r.id).execute();
-      await services.audit.record(request.actor(), { action: 'resource.dictionary', subjectType: 'resource', subjectId: r.id, officeId: d.office_id, details: { reloaded: typesChanged } }, coreDb(trx));
+      if (!queued) await trx.updateTable('od_datastore').set({ fields: JSON.stringify(fields.map((f) => ({ ...f, type: f.info?.type_override ? ckanType(f.info.type_override) : f.type }))) }).where('resource_id', '=', r.id).execute();
+      await services.audit.record(request.actor(), { action: 'resource.dictionary', subjectType: 'resource', subjectId: r.id, officeId: d.office_id, details: { reloaded: typesChanged, queued } }, coreDb(trx));
     });
     return reply.redirect(`/datasets/${d.name}/resource/${r.id}`, 303);
   });

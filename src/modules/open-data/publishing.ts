@@ -22,7 +22,10 @@ import { coreDb } from './store';
 import { parsePackage, parseResource, validationError, notFoundError, authError, CkanError } from './ckan';
 import { loadDatastore, dropDatastore, LoadError } from './datastore';
 import { TABULAR_FORMATS, jsonAsCsv, xlsxAsCsv } from './tabular-sources';
-import type { DatasetRow, DatasetStatus, ResourceRow } from './tables';
+import type { DatasetRow, DatasetStatus, ResourceRow, DictionaryField } from './tables';
+import type { JobContext } from '../../core/jobs';
+import { buffer } from 'node:stream/consumers';
+import { sql } from 'kysely';
 
 export interface Upload {
   data: Buffer;
@@ -31,6 +34,48 @@ export interface Upload {
 }
 
 type Params = Record<string, unknown>;
+
+/**
+ * Tabular uploads above this size (bytes) are loaded into the DataStore by a job of the core
+ * queue instead of inside the request; OPEN_DATA_LOAD_JOB_BYTES changes it (default 5 MB).
+ */
+export const loadSettings = { jobThresholdBytes: Number(process.env.OPEN_DATA_LOAD_JOB_BYTES) || 5 * 1024 * 1024 };
+export const LOAD_JOB = 'open-data.datastore-load';
+
+export async function queueLoad(services: Services, resourceId: string, fileId: string, format: string, dictionary: DictionaryField[], createdBy: number | null): Promise<number> {
+  return services.jobs.enqueue(LOAD_JOB, { resourceId, fileId, format, dictionary }, { createdBy });
+}
+
+/** The job: the same load as in a request, from the stored file; a failure names the row. */
+export async function runLoadJob(ctx: JobContext): Promise<Record<string, unknown>> {
+  const { resourceId, fileId, format, dictionary } = ctx.payload as { resourceId: string; fileId: string; format: string; dictionary: DictionaryField[] };
+  const db = odDb(ctx.services);
+  const r = await findResource(db, resourceId);
+  if (!r) throw new Error(`Resource ${resourceId} no longer exists`);
+  // A newer upload queued its own load: this file is an old version now.
+  if (r.file_id !== fileId) return { skipped: 'a newer file replaced this one' };
+  await ctx.progress(0.05, `Loading ${r.name || r.id} (${format}) into the DataStore`);
+  const raw = () => ctx.services.files.storage.read(fileId) as Readable;
+  const open = format === 'XLSX' ? xlsxAsCsv(raw) : format === 'JSON' ? jsonAsCsv(await buffer(raw())) : raw;
+  const loaded = await loadDatastore(ctx.services, resourceId, open, { dictionary });
+  await ctx.log(`${loaded.rows} rows loaded (${loaded.encoding}, delimiter "${loaded.delimiter}")`);
+  return { resourceId, rows: loaded.rows, encoding: loaded.encoding, delimiter: loaded.delimiter };
+}
+
+/** The newest DataStore load job of each resource (what the pages link to while it runs or after it fails). */
+export async function loadJobs(db: OdDb, resourceIds: string[]): Promise<Map<string, { id: number; status: string; error: string | null }>> {
+  const out = new Map<string, { id: number; status: string; error: string | null }>();
+  if (!resourceIds.length) return out;
+  const rows = await db
+    .selectFrom('jobs')
+    .select(['id', 'status', 'error', sql<string>`payload->>'resourceId'`.as('resource_id')])
+    .where('kind', '=', LOAD_JOB)
+    .where(sql<string>`payload->>'resourceId'`, 'in', resourceIds)
+    .orderBy('id', 'desc')
+    .execute();
+  for (const r of rows) if (!out.has(r.resource_id)) out.set(r.resource_id, { id: r.id, status: r.status, error: r.error });
+  return out;
+}
 
 
 async function checkThemes(db: OdDb, themes: string[]) {
@@ -69,7 +114,7 @@ export async function createPackage(services: Services, actor: Actor, viewer: Vi
 }
 
 /** package_update replaces every field (package_patch merges before calling this). */
-export async function updatePackage(services: Services, actor: Actor, viewer: Viewer, params: Params, mode: 'update' | 'patch'): Promise<DatasetRow> {
+export async function updatePackage(services: Services, actor: Actor, viewer: Viewer, params: Params, mode: 'update' | 'patch' | 'edit'): Promise<DatasetRow> {
   const db = odDb(services);
   const ref = params.id ?? params.name;
   if (ref == null || ref === '') throw validationError({ id: ['Missing value'] });
@@ -182,10 +227,12 @@ async function editableDataset(db: OdDb, viewer: Viewer, ref: unknown) {
  * resource_create: a link or an uploaded file. A tabular upload goes into the DataStore; if the
  * file cannot be loaded (ragged rows, broken encoding) nothing is created.
  */
-export async function createResource(services: Services, actor: Actor, viewer: Viewer, params: Params, upload?: Upload): Promise<ResourceRow> {
+export async function createResource(services: Services, actor: Actor, viewer: Viewer, params: Params, upload?: Upload, opts: { datastoreOnly?: boolean } = {}): Promise<ResourceRow> {
   const db = odDb(services);
   const d = await editableDataset(db, viewer, params.package_id);
-  const input = parseResource(params, { requireUrl: !upload });
+  const input = parseResource(params, { requireUrl: !upload && !opts.datastoreOnly });
+  // datastore_create's own resources hold rows, not a file: CKAN marks them url_type "datastore".
+  if (opts.datastoreOnly) Object.assign(input, { url_type: 'datastore' });
   if (upload) {
     const file = await storeUpload(services, upload, viewer.userId);
     Object.assign(input, { url: '', url_type: 'upload', file_id: file.id, size: file.size, hash: `sha256:${file.sha256}`, format: formatOf(upload.filename, input.format), mimetype: file.content_type, name: input.name || upload.filename });
@@ -196,7 +243,9 @@ export async function createResource(services: Services, actor: Actor, viewer: V
     await services.audit.record(actor, { action: 'resource.create', subjectType: 'resource', subjectId: row.id, officeId: d.office_id, details: { dataset: d.name, name: row.name, upload: !!upload } }, coreDb(trx));
     return row;
   });
-  if (upload && TABULAR_FORMATS.has(r.format)) {
+  if (upload && TABULAR_FORMATS.has(r.format) && upload.data.length > loadSettings.jobThresholdBytes) {
+    await queueLoad(services, r.id, r.file_id!, r.format, input.fields, viewer.userId);
+  } else if (upload && TABULAR_FORMATS.has(r.format)) {
     try {
       await loadDatastore(services, r.id, tabularSource(upload, r.format), { dictionary: input.fields });
     } catch (err) {
@@ -221,10 +270,16 @@ export async function updateResource(services: Services, actor: Actor, viewer: V
   const keepsFile = !upload && current.url_type === 'upload' && (!merged.url || String(merged.url).includes(`/resource/${current.id}/download`));
   const input = parseResource({ ...merged, url: keepsFile ? '' : merged.url }, { requireUrl: !upload && !keepsFile });
   if (keepsFile) Object.assign(input, { url: '', url_type: 'upload', file_id: current.file_id, size: current.size, hash: current.hash, format: input.format || current.format });
+  let queued: { fileId: string; format: string; dictionary: DictionaryField[] } | null = null;
   if (upload) {
     const file = await storeUpload(services, upload, viewer.userId);
     Object.assign(input, { url: '', url_type: 'upload', file_id: file.id, size: file.size, hash: `sha256:${file.sha256}`, format: formatOf(upload.filename, String(params.format ?? '')), mimetype: file.content_type });
-    if (TABULAR_FORMATS.has(input.format)) {
+    if (TABULAR_FORMATS.has(input.format) && upload.data.length > loadSettings.jobThresholdBytes) {
+      // Queued after the row changes (below): until the job swaps the table in, the DataStore
+      // keeps serving the previous version's rows.
+      queued = { fileId: file.id, format: input.format, dictionary: input.fields.length ? input.fields : current.fields };
+      input.fields = current.fields;
+    } else if (TABULAR_FORMATS.has(input.format)) {
       // Loaded before the row changes: a failed load leaves both the old table and the old file.
       await Promise.resolve()
         .then(() => loadDatastore(services, current.id, tabularSource(upload, input.format), { dictionary: input.fields.length ? input.fields : current.fields }))
@@ -233,12 +288,14 @@ export async function updateResource(services: Services, actor: Actor, viewer: V
     }
   }
   const { id: _id, ...rest } = input;
-  return db.transaction().execute(async (trx) => {
+  const updated = await db.transaction().execute(async (trx) => {
     const row = await storeUpdateResource(trx, current.id, rest, viewer.userId);
     await updateDataset(trx, d.id, {});
     await services.audit.record(actor, { action: `resource.${mode}`, subjectType: 'resource', subjectId: row.id, officeId: d.office_id, details: { dataset: d.name, upload: !!upload } }, coreDb(trx));
     return row;
   });
+  if (queued) await queueLoad(services, updated.id, queued.fileId, queued.format, queued.dictionary, viewer.userId);
+  return updated;
 }
 
 export async function deleteResource(services: Services, actor: Actor, viewer: Viewer, id: string): Promise<void> {

@@ -141,7 +141,7 @@ const DATASET_COLUMNS = [
   'd.id', 'd.name', 'd.title', 'd.notes', 'd.office_id', 'd.status', 'd.state', 'd.license_id', 'd.license_title', 'd.license_url',
   'd.author', 'd.author_email', 'd.maintainer', 'd.maintainer_email', 'd.url', 'd.version', 'd.accrual_periodicity', 'd.temporal',
   'd.spatial', 'd.language', 'd.issued', 'd.modified', 'd.tags', 'd.themes', 'd.extras', 'd.source', 'd.views', 'd.downloads',
-  'd.creator_user_id', 'd.metadata_created', 'd.metadata_modified',
+  'd.creator_user_id', 'd.metadata_created', 'd.metadata_modified', 'd.res_formats',
 ] as const;
 
 type DEB = ExpressionBuilder<CoreTables & OpenDataTables & { d: OpenDataTables['od_datasets'] }, 'd'>;
@@ -174,14 +174,7 @@ function clauseExpr(eb: DEB, c: FilterClause): Expression<SqlBool> {
       e = sql<SqlBool>`d.tags && ${sql.val(vals)}::text[]`;
       break;
     case 'res_format':
-      e = eb.exists(
-        eb
-          .selectFrom('od_resources as r')
-          .select(sql`1`.as('one'))
-          .whereRef('r.dataset_id', '=', 'd.id')
-          .where('r.state', '=', 'active')
-          .where(sql`upper(r.format)`, 'in', vals.map((v) => v.toUpperCase())),
-      );
+      e = sql<SqlBool>`d.res_formats && ${sql.val(vals.map((v) => v.toUpperCase()))}::text[]`;
       break;
     case 'license_id':
       e = eb('d.license_id', 'in', vals);
@@ -206,75 +199,82 @@ function tsQuery(text: string) {
   return sql`websearch_to_tsquery('spanish', immutable_unaccent(${text}))`;
 }
 
-/** package_search and the catalogue page: one filtered set, a page of it, and facet counts. */
+const SORT_COLUMNS = { title: 'title', name: 'name', metadata_modified: 'metadata_modified', metadata_created: 'metadata_created', views: 'views' } as const;
+
+/**
+ * package_search and the catalogue page in two statements: one pass over the matching rows
+ * (a materialised CTE of narrow columns) gives the count, the page's ids and every facet; then
+ * the page's rows. The text match runs once, not once per facet.
+ */
 export async function searchDatasets(db: OdDb, p: SearchParams): Promise<SearchResult> {
+  const text = p.text.trim();
   const where = (eb: DEB) => {
-    const parts: Expression<SqlBool>[] = [visibility(eb, p.viewer, p.includePrivate)];
-    if (p.text) parts.push(sql<SqlBool>`d.search_vector @@ ${tsQuery(p.text)}`);
+    const vis = visibility(eb, p.viewer, p.includePrivate);
+    // With a text query the GIN index must drive the scan. Wrapped this way the visibility test
+    // cannot match the partial "public" index, which the planner otherwise prefers, and then
+    // runs the (costly, under-priced) tsvector match on every public row.
+    const parts: Expression<SqlBool>[] = [text ? sql<SqlBool>`coalesce(${vis}, false)` : vis];
+    if (text) parts.push(sql<SqlBool>`d.search_vector @@ ${tsQuery(text)}`);
     for (const c of p.filters) parts.push(clauseExpr(eb, c));
     return eb.and(parts);
   };
-  // search_vector is only for matching: leaving it out keeps the sorted rows narrow.
-  let q = db
+  const ranked = text && p.sort.some((s) => s.key === 'score');
+  const matched = db
     .selectFrom('od_datasets as d')
-    .select(DATASET_COLUMNS)
+    .select(['d.id', 'd.office_id', 'd.themes', 'd.tags', 'd.license_id', 'd.res_formats', 'd.name', 'd.title', 'd.views', 'd.metadata_modified', 'd.metadata_created'])
+    .select(ranked ? sql<number>`ts_rank(d.search_vector, ${tsQuery(text)})`.as('rel') : sql<number>`0::real`.as('rel'))
     .where(where);
+  const order: ReturnType<typeof sql>[] = [];
   for (const s of p.sort) {
     if (s.key === 'score') {
-      if (p.text) q = q.orderBy(sql`ts_rank(d.search_vector, ${tsQuery(p.text)})`, s.dir);
+      if (ranked) order.push(sql`rel ${sql.raw(s.dir)}`);
       continue;
     }
-    const col = { title: 'd.title', name: 'd.name', metadata_modified: 'd.metadata_modified', metadata_created: 'd.metadata_created', views: 'd.views' }[s.key] as 'd.title';
-    q = q.orderBy(col, s.dir);
+    order.push(sql`${sql.ref(SORT_COLUMNS[s.key])} ${sql.raw(s.dir)}`);
   }
-  q = q.orderBy('d.name', 'asc');
-  const facets: SearchResult['facets'] = {};
-  const matched = () => db.selectFrom('od_datasets as d').where(where);
+  order.push(sql`name asc`);
   const limit = p.facetLimit < 0 ? 10000 : p.facetLimit;
-  // The page and every facet are independent queries: on PostgreSQL they run side by side.
-  const pageQuery = p.rows > 0 ? q.limit(p.rows).offset(p.start).execute() : Promise.resolve([]);
-  const facetQueries = Promise.all(
-    p.facets.map(async (f) => {
-      let rows: Array<{ name: string; count: number; title?: string }>;
-      if (f === 'organization') {
-        rows = await matched()
-          .innerJoin('offices as o', 'o.id', 'd.office_id')
-          .select(['o.slug as name', 'o.name as title', (eb) => eb.fn.countAll<number>().as('count')])
-          .groupBy(['o.slug', 'o.name'])
-          .orderBy('count', 'desc')
-          .orderBy('o.slug')
-          .limit(limit)
-          .execute();
-      } else if (f === 'groups' || f === 'tags') {
-        const col = f === 'groups' ? sql.ref('d.themes') : sql.ref('d.tags');
-        const r = await sql<{ name: string; count: number }>`
-          select v as name, count(*)::int as count
-          from (${matched().select(sql`unnest(${col})`.as('v'))}) x
-          group by v order by count desc, v limit ${limit}`.execute(db);
-        rows = r.rows;
-      } else if (f === 'res_format') {
-        const r = await sql<{ name: string; count: number }>`
-          select upper(r.format) as name, count(distinct r.dataset_id)::int as count
-          from od_resources r
-          where r.state = 'active' and r.format <> '' and r.dataset_id in (${matched().select('d.id')})
-          group by upper(r.format) order by count desc, name limit ${limit}`.execute(db);
-        rows = r.rows;
-      } else {
-        rows = await matched()
-          .select(['d.license_id as name', (eb) => eb.fn.countAll<number>().as('count')])
-          .where('d.license_id', '!=', '')
-          .groupBy('d.license_id')
-          .orderBy('count', 'desc')
-          .orderBy('d.license_id')
-          .limit(limit)
-          .execute();
+  const facetSql = (f: FacetField) => {
+    switch (f) {
+      case 'organization':
+        // Grouped by office id first: the join then touches one row per office, not per dataset.
+        return sql`select o.slug as name, o.name as title, g.count from (select office_id, count(*)::int as count from m group by office_id) g
+          join offices o on o.id = g.office_id order by g.count desc, o.slug limit ${limit}`;
+      case 'groups':
+      case 'tags':
+      case 'res_format': {
+        const col = sql.ref(f === 'groups' ? 'themes' : f === 'tags' ? 'tags' : 'res_formats');
+        return sql`select v as name, count(*)::int as count from m, unnest(m.${col}) v group by v order by count desc, v limit ${limit}`;
       }
-      facets[f] = rows.map((r) => ({ name: r.name, count: Number(r.count), ...(r.title ? { title: r.title } : {}) }));
-    }),
-  );
-  const countQuery = db.selectFrom('od_datasets as d').select((eb) => eb.fn.countAll<number>().as('n')).where(where).executeTakeFirstOrThrow();
-  const [page, c] = await Promise.all([pageQuery, countQuery, facetQueries]);
-  return { count: Number(c.n), datasets: page as DatasetRow[], facets };
+      case 'license_id':
+        return sql`select license_id as name, count(*)::int as count from m where license_id <> '' group by license_id order by count desc, license_id limit ${limit}`;
+    }
+  };
+  const facetCols = p.facets.map((f) => sql`(select coalesce(json_agg(x), '[]'::json) from (${facetSql(f)}) x) as ${sql.ref(`f_${f}`)}`);
+  const page = p.rows > 0 ? sql`(select coalesce(json_agg(pg.id order by ${sql.join(order)}), '[]'::json) from (select * from m order by ${sql.join(order)} limit ${p.rows} offset ${p.start}) pg)` : sql`'[]'::json`;
+  const statement = sql<Record<string, unknown> & { count: number; page: string[] }>`
+    with m as materialized (${matched})
+    select (select count(*)::int from m) as count, ${page} as page${facetCols.length ? sql`, ${sql.join(facetCols)}` : sql``}`;
+  const run = async (conn: OdDb) => (await statement.execute(conn)).rows[0];
+  // The planner prices a tsvector match like an integer comparison and so picks a sequential scan
+  // for any common word; inside a transaction (so the setting stays on this statement) it is told
+  // to use the index instead: the match then costs a GIN lookup, not one match per row.
+  const agg = text
+    ? await db.transaction().execute(async (trx) => {
+        await sql`select set_config('enable_seqscan', 'off', true), set_config('enable_indexscan', 'off', true)`.execute(trx);
+        return run(trx);
+      })
+    : await run(db);
+  const ids = (typeof agg.page === 'string' ? JSON.parse(agg.page) : agg.page) as string[];
+  const rows = ids.length ? await db.selectFrom('od_datasets as d').select(DATASET_COLUMNS).where('d.id', 'in', ids).execute() : [];
+  const byId = new Map(rows.map((r) => [r.id, r]));
+  const facets: SearchResult['facets'] = {};
+  for (const f of p.facets) {
+    const raw = agg[`f_${f}`];
+    const list = (typeof raw === 'string' ? JSON.parse(raw) : raw) as Array<{ name: string; count: number; title?: string }>;
+    facets[f] = list.map((r) => ({ name: r.name, count: Number(r.count), ...(r.title ? { title: r.title } : {}) }));
+  }
+  return { count: Number(agg.count), datasets: ids.map((id) => byId.get(id)).filter((d): d is (typeof rows)[number] => !!d) as DatasetRow[], facets };
 }
 
 export async function listDatasetNames(db: OdDb, limit: number, offset: number): Promise<string[]> {

@@ -51,6 +51,8 @@ export interface OdDatasetsTable {
   views: Generated<number>;
   downloads: Generated<number>;
   search_vector: ColumnType<string, never, never>;
+  /** Upper-case formats of the active resources, kept by a trigger on od_resources. */
+  res_formats: ColumnType<string[], never, never>;
   creator_user_id: number | null;
   metadata_created: Timestamp;
   metadata_modified: Timestamp;
@@ -98,6 +100,7 @@ export interface OdDatastoreTable {
   encoding: Text;
   delimiter: Text;
   loaded_at: Timestamp;
+  primary_key: ColumnType<string[], string[] | undefined, string[]>;
 }
 
 export interface OdCatalogueVersionTable {
