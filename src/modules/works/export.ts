@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import type { WDb, Filters } from './store';
 import { applyFilters } from './store';
-import type { ProjectRow } from './tables';
+import { PROJECT_COLUMNS, type ProjectRow } from './tables';
 import { toOc4ids, toOcdsRelease, packageHeader, type ExportContext, type ExportProject } from './domain/oc4ids';
 
 const BATCH = 500;
@@ -67,6 +67,7 @@ async function hydrate(db: WDb, rows: ProjectRow[], ctx: ExportContext): Promise
     }),
     amendments: (am.get(r.id) ?? []).map((a) => ({ id: a.id, date: a.date, extraAmount: Number(a.extra_amount), extraMonths: Number(a.extra_months), reason: a.reason })),
     progressHistory: (pr.get(r.id) ?? []).map((h) => ({ id: h.id, at: h.at, progress: Number(h.progress) })),
+    pbRef: r.pb_ref_url ? { id: r.pb_ref_id, title: r.pb_ref_title, url: r.pb_ref_url } : null,
     updatedAt: r.updated_at,
   }));
 }
@@ -77,7 +78,7 @@ export async function* exportProjects(db: WDb, ctx: ExportContext, f: Filters = 
   for (;;) {
     const rows = await db
       .selectFrom('works_projects')
-      .selectAll()
+      .select(PROJECT_COLUMNS)
       .where((eb) => applyFilters(eb, f))
       .where('id', '>', after)
       .orderBy('id')
@@ -91,7 +92,7 @@ export async function* exportProjects(db: WDb, ctx: ExportContext, f: Filters = 
 }
 
 export async function exportOne(db: WDb, ctx: ExportContext, id: number): Promise<ExportProject | undefined> {
-  const row = await db.selectFrom('works_projects').selectAll().where('id', '=', id).executeTakeFirst();
+  const row = await db.selectFrom('works_projects').select(PROJECT_COLUMNS).where('id', '=', id).executeTakeFirst();
   return row ? (await hydrate(db, [row], ctx))[0] : undefined;
 }
 

@@ -1,6 +1,6 @@
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { stringify } from 'csv-stringify/sync';
-import type { Kysely } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import type { CoreTables } from '../../core/db/schema';
 import { HttpError, notFound, requireRole, assertOfficeMember } from '../../core/http/guards';
 import { Pagination } from '../../core/ui/layout';
@@ -14,7 +14,8 @@ import {
   archivedProgrammes,
   memo,
   overview,
-  forgetStats,
+  worksVersion,
+  setBudgetRef,
   concentratedSet,
   flagCondition,
   getProject,
@@ -27,15 +28,18 @@ import {
   type Filters,
   type WDb,
 } from './store';
+import { PROJECT_COLUMNS } from './tables';
 import { exportOne, oc4idsPackageStream, ocdsReleasePackage, exportProjects } from './export';
 import { importFile, ImportError } from './importer';
 import { FlagsPage, HomePage, ImportPage, ListPage, TotalsGrid, ProjectTable, filterQuery, type FilterOptions } from './views/pages';
 import { ProgressForm, ProjectPage } from './views/project';
-import { ProjectMap, pointsBox, Interactive, interactiveAssets, type MapArea } from './views/map';
+import { cachedPage, sendCompressed, type Compressible } from './pagecache';
+import { checkBudgetRefForm } from './domain/budgetref';
+import { ProjectMap, pointsBox, Interactive, interactiveAssets, stageColour, type MapArea } from './views/map';
 
 const PER_PAGE = 25;
-/** How long the aggregate figures may be reused (see store.memo). */
-const STATS_TTL = 10_000;
+/** How long aggregate figures may be reused at the same works version (see store.memo): bounds only the clock-driven flags. */
+const STATS_TTL = 60_000;
 
 function intParam(v: unknown, name: string, min: number, max: number): number | undefined {
   if (v === undefined || v === '') return undefined;
@@ -103,12 +107,12 @@ async function mapData(request: FastifyRequest, db: WDb, f: Filters) {
   const points = (
     await db
       .selectFrom('works_projects')
-      .select(['id', 'name', 'lat', 'lng', 'stage'])
+      .select(['id', 'name', 'lat', 'lng', 'stage', sql<Array<[number, number]> | null>`case when geometry->>'type' = 'MultiPoint' then geometry->'coordinates' end`.as('multi')])
       .where((eb) => applyFilters(eb, f))
       .where('lat', 'is not', null)
       .where('lng', 'is not', null)
       .execute()
-  ).map((r) => ({ id: r.id, name: r.name, lat: r.lat!, lng: r.lng!, stage: r.stage }));
+  ).flatMap((r) => placesOf(r).map(([lng, lat]) => ({ id: r.id, name: r.name, lat, lng, stage: r.stage })));
   const areas = await communeAreas(request);
   const bounds = await request.server.services.geo.bounds();
   return { points, areas, bbox: bounds ?? pointsBox(points) };
@@ -120,41 +124,62 @@ export const worksRoutes: FastifyPluginAsync = async (app) => {
   const officialGuard = requireRole('official', 'admin');
 
   app.get('/works', async (request, reply) => {
-    const t = request.t;
-    const [ov, featured, archived, counts] = await Promise.all([
-      memo('overview', STATS_TTL, () => overview(db)),
-      memo('featured', STATS_TTL, () => db.selectFrom('works_projects').select(['id', 'name', 'stage', 'type', 'progress']).where('featured', '=', true).orderBy('id', 'desc').limit(6).execute()),
-      memo('archived', STATS_TTL, () => archivedProgrammes(db)),
-      memo('flags', STATS_TTL, () => flagCounts(db)),
-    ]);
-    const tot = ov.totals;
-    const { commune: byCommune, type: byType, office: byOffice, stage: byStage } = ov.by;
-    const charts = [
-      {
-        id: 'by-commune',
-        title: t('works.chart.commune'),
-        bars: byCommune
-          .filter((b) => b.key)
-          .sort((a, b) => Number(a.key) - Number(b.key))
-          .map((b) => ({ label: t('works.commune', { n: b.key }), value: b.projects, href: `/works/projects?commune=${b.key}` })),
-      },
-      { id: 'by-type', title: t('works.chart.type'), bars: byType.map((b) => ({ label: t(`works.type.${b.key}`), value: b.projects, href: `/works/projects?type=${b.key}` })) },
-      { id: 'by-office', title: t('works.chart.office'), bars: byOffice.map((b) => ({ label: b.key || t('works.unknown'), value: b.projects })) },
-      { id: 'by-stage', title: t('works.chart.stage'), bars: byStage.map((b) => ({ label: t(`works.stage.${b.key}`), value: b.projects, href: `/works/projects?stage=${b.key}` })) },
-    ];
-    const communes = (await services.geo.communes()).map((c) => ({ id: c.id, name: c.name, geometry: c.geometry }));
-    const perCommune = Object.fromEntries(byCommune.map((b) => [Number(b.key), b.projects]));
-    return reply.page(t('works.title'), <HomePage ctx={request.pageContext()} data={{ totals: tot, charts, featured, archived, flagCounts: counts, communes, perCommune }} />);
+    const v = await worksVersion(db);
+    return cachedPage(request, reply, v, async (ctx) => {
+      const t = ctx.t;
+      const [ov, featured, archived, counts, communeRows] = await Promise.all([
+        memo('overview', v, STATS_TTL, () => overview(db)),
+        memo('featured', v, STATS_TTL, () => db.selectFrom('works_projects').select(['id', 'name', 'stage', 'type', 'progress']).where('featured', '=', true).orderBy('id', 'desc').limit(6).execute()),
+        memo('archived', v, STATS_TTL, () => archivedProgrammes(db)),
+        memo('flags', v, STATS_TTL, () => flagCounts(db)),
+        services.geo.communes(),
+      ]);
+      const tot = ov.totals;
+      const { commune: byCommune, type: byType, office: byOffice, stage: byStage } = ov.by;
+      const charts = [
+        {
+          id: 'by-commune',
+          title: t('works.chart.commune'),
+          bars: byCommune
+            .filter((b) => b.key)
+            .sort((a, b) => Number(a.key) - Number(b.key))
+            .map((b) => ({ label: t('works.commune', { n: b.key }), value: b.projects, href: `/works/projects?commune=${b.key}` })),
+        },
+        { id: 'by-type', title: t('works.chart.type'), bars: byType.map((b) => ({ label: t(`works.type.${b.key}`), value: b.projects, href: `/works/projects?type=${b.key}` })) },
+        { id: 'by-office', title: t('works.chart.office'), bars: byOffice.map((b) => ({ label: b.key || t('works.unknown'), value: b.projects })) },
+        { id: 'by-stage', title: t('works.chart.stage'), bars: byStage.map((b) => ({ label: t(`works.stage.${b.key}`), value: b.projects, href: `/works/projects?stage=${b.key}` })) },
+      ];
+      const communes = communeRows.map((c) => ({ id: c.id, name: c.name, geometry: c.geometry }));
+      const perCommune = Object.fromEntries(byCommune.map((b) => [Number(b.key), b.projects]));
+      return { title: t('works.title'), body: <HomePage ctx={ctx} data={{ totals: tot, charts, featured, archived, flagCounts: counts, communes, perCommune }} /> };
+    });
   });
 
-  // The home page's map of every project, as an image: cached, so the home page stays fast.
+  // The home page's map of every project, as an image: rendered once per works version and
+  // language, so the home page neither inlines 10,000 dots nor redraws them per visitor.
   app.get('/works/map.svg', async (request, reply) => {
-    const { render } = await import('preact-render-to-string');
-    const data = await mapData(request, db, {});
-    const svg = render(<ProjectMap ctx={request.pageContext()} title={request.t('works.home.map.alt', { n: data.points.length })} {...data} linked={false} />);
-    // The first <svg> is the map; the legend after it has small SVGs of its own.
-    const inner = /<svg[\s\S]*?<\/svg>/.exec(svg)?.[0] ?? '<svg xmlns="http://www.w3.org/2000/svg"/>';
-    return reply.type('image/svg+xml').header('cache-control', 'public, max-age=300').send(inner);
+    const v = await worksVersion(db);
+    const svg = await memo(`map.svg:${request.locale}`, v, STATS_TTL, async () => {
+      const { render } = await import('preact-render-to-string');
+      const data = await mapData(request, db, {});
+      const html = render(<ProjectMap ctx={request.pageContext()} title={request.t('works.home.map.alt', { n: data.points.length })} {...data} linked={false} />);
+      // The first <svg> is the map; the legend after it has small SVGs of its own.
+      return { html: Buffer.from(/<svg[\s\S]*?<\/svg>/.exec(html)?.[0] ?? '<svg xmlns="http://www.w3.org/2000/svg"/>') } as Compressible;
+    });
+    // A megabyte of dots: compressed once per version, not once per visitor.
+    reply.header('cache-control', 'public, max-age=300');
+    return sendCompressed(request, reply, svg, 'image/svg+xml');
+  });
+
+  // Points for the interactive map (core's island): title, link and stage colour per site.
+  app.get('/works/map.geojson', async (request, reply) => {
+    const f = parseFilters(request.query);
+    const v = await worksVersion(db);
+    // Every work, unfiltered, is what the home page and a plain list ask for: kept per version.
+    reply.header('cache-control', 'public, max-age=60');
+    if (Object.keys(f).length) return reply.type('application/geo+json').send(await mapPointsGeoJson(db, f));
+    const all = await memo('map.geojson', v, STATS_TTL, async (): Promise<Compressible> => ({ html: Buffer.from(await mapPointsGeoJson(db, {})) }));
+    return sendCompressed(request, reply, all, 'application/geo+json');
   });
 
   app.get('/works/projects', async (request, reply) => {
@@ -162,17 +187,20 @@ export const worksRoutes: FastifyPluginAsync = async (app) => {
     const q = request.query as Record<string, unknown>;
     const view = q.view === 'map' ? 'map' : 'list';
     const page = intParam(q.page, 'page', 1, 100000) ?? 1;
-    const [{ rows, total }, options, map] = await Promise.all([
-      listProjects(db, f, page, PER_PAGE),
-      memo('options', STATS_TTL, () => filterOptions(db)),
-      view === 'map' ? mapData(request, db, f) : Promise.resolve(undefined),
-    ]);
-    const pages = Math.max(1, Math.ceil(total / PER_PAGE));
-    return reply.page(
-      request.t('works.list.title'),
-      <ListPage ctx={request.pageContext()} f={f} options={options} rows={rows} total={total} page={page} pages={pages} view={view} map={map} />,
-      { breadcrumbs: [{ href: '/works', label: request.t('works.title') }, { label: request.t('works.list.title') }], ...(view === 'map' ? interactiveAssets(request.pageContext()) : {}) },
-    );
+    const v = await worksVersion(db);
+    return cachedPage(request, reply, v, async (ctx) => {
+      const [{ rows, total }, options, map] = await Promise.all([
+        listProjects(db, f, page, PER_PAGE),
+        memo('options', v, STATS_TTL, () => filterOptions(db)),
+        view === 'map' ? mapData(request, db, f) : Promise.resolve(undefined),
+      ]);
+      const pages = Math.max(1, Math.ceil(total / PER_PAGE));
+      return {
+        title: ctx.t('works.list.title'),
+        body: <ListPage ctx={ctx} f={f} options={options} rows={rows} total={total} page={page} pages={pages} view={view} map={map} />,
+        opts: { breadcrumbs: [{ href: '/works', label: ctx.t('works.title') }, { label: ctx.t('works.list.title') }], ...(view === 'map' ? interactiveAssets(ctx) : {}) },
+      };
+    });
   });
 
   app.get('/works/projects.csv', async (request, reply) => {
@@ -187,38 +215,45 @@ export const worksRoutes: FastifyPluginAsync = async (app) => {
   });
 
   app.get('/works/flags', async (request, reply) => {
-    return reply.page(request.t('works.flags.title'), <FlagsPage ctx={request.pageContext()} counts={await memo('flags', STATS_TTL, () => flagCounts(db))} />, {
-      breadcrumbs: [{ href: '/works', label: request.t('works.title') }, { label: request.t('works.flags.title') }],
-    });
+    const v = await worksVersion(db);
+    return cachedPage(request, reply, v, async (ctx) => ({
+      title: ctx.t('works.flags.title'),
+      body: <FlagsPage ctx={ctx} counts={await memo('flags', v, STATS_TTL, () => flagCounts(db))} />,
+      opts: { breadcrumbs: [{ href: '/works', label: ctx.t('works.title') }, { label: ctx.t('works.flags.title') }] },
+    }));
   });
 
   app.get('/works/programmes/:slug', async (request, reply) => {
     const { slug } = request.params as { slug: string };
-    const programme = await programmeBySlug(db, slug);
-    if (!programme) throw notFound('No such programme');
-    const f: Filters = { programme: programme.id };
-    const [tot, list, map] = await Promise.all([totals(db, f), listProjects(db, f, 1, 500), mapData(request, db, f)]);
-    const ctx = request.pageContext();
-    const t = request.t;
-    return reply.page(
-      programme.name,
-      <div class="grid-container">
-        <h1>{programme.name}</h1>
-        {programme.archived && <p class="usa-intro">{t('works.programme.archivedLead')}</p>}
-        {programme.description && <p>{programme.description}</p>}
-        <TotalsGrid ctx={ctx} totals={tot} />
-        <h2>{t('works.project.map')}</h2>
-        <Interactive ctx={ctx} geojsonUrl={`/works/projects.geojson${filterQuery(f)}`}>
-          <ProjectMap ctx={ctx} title={t('works.list.mapTitle', { n: map.points.length })} points={map.points} areas={map.areas} bbox={map.points.length ? pointsBox(map.points) : map.bbox} />
-        </Interactive>
-        <h2>{t('works.list.title')}</h2>
-        <ProjectTable ctx={ctx} rows={list.rows} caption={t('works.list.count', { n: list.total })} />
-        <p>
-          <a href={`/api/oc4ids/project-package.json${filterQuery(f)}`}>{t('works.export.oc4ids')}</a> · <a href={`/works/projects.csv${filterQuery(f)}`}>{t('works.export.csv')}</a>
-        </p>
-      </div>,
-      { breadcrumbs: [{ href: '/works', label: t('works.title') }, { label: programme.name }], ...interactiveAssets(ctx) },
-    );
+    const v = await worksVersion(db);
+    return cachedPage(request, reply, v, async (ctx) => {
+      const programme = await programmeBySlug(db, slug);
+      if (!programme) throw notFound('No such programme');
+      const f: Filters = { programme: programme.id };
+      const [tot, list, map] = await Promise.all([totals(db, f), listProjects(db, f, 1, 500), mapData(request, db, f)]);
+      const t = ctx.t;
+      return {
+        title: programme.name,
+        body: (
+          <div class="grid-container">
+            <h1>{programme.name}</h1>
+            {programme.archived && <p class="usa-intro">{t('works.programme.archivedLead')}</p>}
+            {programme.description && <p>{programme.description}</p>}
+            <TotalsGrid ctx={ctx} totals={tot} />
+            <h2>{t('works.project.map')}</h2>
+            <Interactive ctx={ctx} pointsUrl={`/works/map.geojson${filterQuery(f)}`}>
+              <ProjectMap ctx={ctx} title={t('works.list.mapTitle', { n: map.points.length })} points={map.points} areas={map.areas} bbox={map.points.length ? pointsBox(map.points) : map.bbox} />
+            </Interactive>
+            <h2>{t('works.list.title')}</h2>
+            <ProjectTable ctx={ctx} rows={list.rows} caption={t('works.list.count', { n: list.total })} />
+            <p>
+              <a href={`/api/oc4ids/project-package.json${filterQuery(f)}`}>{t('works.export.oc4ids')}</a> · <a href={`/works/projects.csv${filterQuery(f)}`}>{t('works.export.csv')}</a>
+            </p>
+          </div>
+        ),
+        opts: { breadcrumbs: [{ href: '/works', label: t('works.title') }, { label: programme.name }], ...interactiveAssets(ctx) },
+      };
+    });
   });
 
   app.get('/works/photos/:fileId', async (request, reply) => {
@@ -326,34 +361,39 @@ export const worksRoutes: FastifyPluginAsync = async (app) => {
 
   app.get('/works/:id', async (request, reply) => {
     const id = intParam((request.params as { id: string }).id, 'project', 1, 2 ** 31 - 1)!;
-    const found = await getProject(db, id);
-    if (!found) throw notFound('No such project');
-    const p = found.project;
-    const [near, concentrated] = await Promise.all([nearby(db, p), concentratedSet(db)]);
-    const flags = flagsFor(
-      {
-        stage: p.stage,
-        progress: p.progress === null ? null : Number(p.progress),
-        contractAmount: p.contract_amount === null ? null : Number(p.contract_amount),
-        extraAmount: Number(p.extra_amount),
-        currentPlannedEnd: p.current_planned_end,
-        lastProgressAt: p.last_progress_at,
-        bidders: p.bidders,
-        contractorCuit: p.contractor_cuit,
-      },
-      new Date(),
-      concentrated,
-    );
-    const u = request.user;
-    const canEdit = !!u && (u.roles.includes('admin') || (p.office_id !== null && u.officeIds.includes(p.office_id)));
-    return reply.page(p.name, <ProjectPage ctx={request.pageContext()} d={{ ...found, nearby: near, flags, canEdit }} />, {
-      breadcrumbs: [{ href: '/works', label: request.t('works.title') }, { href: '/works/projects', label: request.t('works.list.title') }, { label: p.name }],
+    const v = await worksVersion(db);
+    return cachedPage(request, reply, v, async (ctx) => {
+      const found = await getProject(db, id);
+      if (!found) throw notFound('No such project');
+      const p = found.project;
+      const [near, concentrated] = await Promise.all([nearby(db, p), memo('concentrated', v, STATS_TTL, () => concentratedSet(db))]);
+      const flags = flagsFor(
+        {
+          stage: p.stage,
+          progress: p.progress === null ? null : Number(p.progress),
+          contractAmount: p.contract_amount === null ? null : Number(p.contract_amount),
+          extraAmount: Number(p.extra_amount),
+          currentPlannedEnd: p.current_planned_end,
+          lastProgressAt: p.last_progress_at,
+          bidders: p.bidders,
+          contractorCuit: p.contractor_cuit,
+        },
+        new Date(),
+        concentrated,
+      );
+      const u = request.user;
+      const canEdit = !!u && (u.roles.includes('admin') || (p.office_id !== null && u.officeIds.includes(p.office_id)));
+      return {
+        title: p.name,
+        body: <ProjectPage ctx={ctx} d={{ ...found, nearby: near, flags, canEdit }} />,
+        opts: { breadcrumbs: [{ href: '/works', label: ctx.t('works.title') }, { href: '/works/projects', label: ctx.t('works.list.title') }, { label: p.name }] },
+      };
     });
   });
 
   async function loadOwnProject(request: FastifyRequest) {
     const id = intParam((request.params as { id: string }).id, 'project', 1, 2 ** 31 - 1)!;
-    const project = await db.selectFrom('works_projects').selectAll().where('id', '=', id).executeTakeFirst();
+    const project = await db.selectFrom('works_projects').select(PROJECT_COLUMNS).where('id', '=', id).executeTakeFirst();
     if (!project) throw notFound('No such project');
     assertOfficeMember(request, project.office_id);
     return project;
@@ -405,7 +445,6 @@ export const worksRoutes: FastifyPluginAsync = async (app) => {
         trx as unknown as Kysely<CoreTables>,
       );
     });
-    forgetStats();
     return reply.redirect(`/works/${project.id}`, 303);
   });
 
@@ -424,7 +463,25 @@ export const worksRoutes: FastifyPluginAsync = async (app) => {
         trx as unknown as Kysely<CoreTables>,
       );
     });
-    forgetStats();
+    return reply.redirect(`/works/${project.id}`, 303);
+  });
+
+  // The BA Elige project a work comes from: set, changed or removed by the work's office.
+  app.post('/works/:id/budget-link', { preHandler: officialGuard }, async (request, reply) => {
+    const project = await loadOwnProject(request);
+    const body = (request.body ?? {}) as Record<string, string>;
+    const checked = checkBudgetRefForm(body);
+    if (typeof checked === 'string') {
+      return reply.page(request.t('works.progress.post'), <ProgressForm ctx={request.pageContext()} project={project} pbError={request.t(checked)} pb={body} />, { status: 400 });
+    }
+    await db.transaction().execute(async (trx) => {
+      await setBudgetRef(trx, project.id, checked.ref);
+      await services.audit.record(
+        request.actor(),
+        { action: 'works.budget-link', subjectType: 'works_project', subjectId: project.id, officeId: project.office_id, details: { from: project.pb_ref_url, to: checked.ref?.url ?? null } },
+        trx as unknown as Kysely<CoreTables>,
+      );
+    });
     return reply.redirect(`/works/${project.id}`, 303);
   });
 
@@ -455,18 +512,44 @@ export const worksRoutes: FastifyPluginAsync = async (app) => {
   });
 };
 
-/** Every project with a place, as small GeoJSON points (the full record is one click away). */
+/** Every point of a work: the points of a MultiPoint, or its one lat/lng. */
+export function placesOf(r: { lat: number | null; lng: number | null; multi?: Array<[number, number]> | null }): Array<[number, number]> {
+  if (r.multi?.length) return r.multi;
+  return r.lat !== null && r.lng !== null ? [[r.lng, r.lat]] : [];
+}
+
+/** Every project with a place, as small GeoJSON points (several for a work on several sites; the full record is one click away). */
 export async function projectsGeoJson(db: WDb, f: Filters = {}): Promise<string> {
   const rows = await db
     .selectFrom('works_projects')
-    .select(['id', 'name', 'stage', 'type', 'lat', 'lng'])
+    .select(['id', 'name', 'stage', 'type', 'lat', 'lng', sql<Array<[number, number]> | null>`case when geometry->>'type' = 'MultiPoint' then geometry->'coordinates' end`.as('multi')])
     .where((eb) => applyFilters(eb, f))
     .where('lat', 'is not', null)
     .orderBy('id')
     .execute();
-  const features = rows.map(
-    (r) => `{"type":"Feature","id":${r.id},"geometry":{"type":"Point","coordinates":[${r.lng!.toFixed(5)},${r.lat!.toFixed(5)}]},"properties":{"name":${JSON.stringify(r.name)},"stage":"${r.stage}","type":"${r.type}"}}`,
-  );
+  const pt = ([lng, lat]: [number, number]) => `[${lng.toFixed(5)},${lat.toFixed(5)}]`;
+  const features = rows.map((r) => {
+    const geometry = r.multi?.length ? `{"type":"MultiPoint","coordinates":[${r.multi.map(pt).join(',')}]}` : `{"type":"Point","coordinates":${pt([r.lng!, r.lat!])}}`;
+    return `{"type":"Feature","id":${r.id},"geometry":${geometry},"properties":{"name":${JSON.stringify(r.name)},"stage":"${r.stage}","type":"${r.type}"}}`;
+  });
+  return `{"type":"FeatureCollection","features":[${features.join(',')}]}`;
+}
+
+/** The works' sites for core's map island: `title`, `url` (a same-site path) and `color` by stage. */
+export async function mapPointsGeoJson(db: WDb, f: Filters = {}): Promise<string> {
+  const rows = await db
+    .selectFrom('works_projects')
+    .select(['id', 'name', 'stage', 'lat', 'lng', sql<Array<[number, number]> | null>`case when geometry->>'type' = 'MultiPoint' then geometry->'coordinates' end`.as('multi')])
+    .where((eb) => applyFilters(eb, f))
+    .where('lat', 'is not', null)
+    .orderBy('id')
+    .execute();
+  const pt = ([lng, lat]: [number, number]) => `[${lng.toFixed(5)},${lat.toFixed(5)}]`;
+  const features = rows.map((r) => {
+    const geometry = r.multi?.length ? `{"type":"MultiPoint","coordinates":[${r.multi.map(pt).join(',')}]}` : `{"type":"Point","coordinates":${pt([r.lng!, r.lat!])}}`;
+    // No feature id: the url carries it, and leaving it out keeps every work under 300 KB gzipped.
+    return `{"type":"Feature","geometry":${geometry},"properties":{"title":${JSON.stringify(r.name)},"url":"/works/${r.id}","color":"${stageColour(r.stage)}"}}`;
+  });
   return `{"type":"FeatureCollection","features":[${features.join(',')}]}`;
 }
 

@@ -3,7 +3,7 @@ import path from 'node:path';
 import type { Services } from '../../core/services';
 import type { SeedContext } from '../../core/manifest';
 import { importFile } from './importer';
-import { worksDb } from './store';
+import { bumpVersion, worksDb } from './store';
 import { slugify } from './domain/normalise';
 
 export const OLYMPICS_SLUG = 'juegos-olimpicos-de-la-juventud-2018';
@@ -42,5 +42,6 @@ export async function archiveOlympics(services: Services): Promise<void> {
       .set({ parent_id: parent.id, archived: true })
       .where('slug', 'in', OLYMPIC_ENTORNOS.map(slugify))
       .execute();
+    await bumpVersion(trx);
   });
 }

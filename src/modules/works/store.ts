@@ -2,8 +2,8 @@ import crypto from 'node:crypto';
 import { sql, type Expression, type ExpressionBuilder, type Kysely, type SqlBool, type Transaction } from 'kysely';
 import type { Services } from '../../core/services';
 import type { CoreTables } from '../../core/db/schema';
-import type { WorksTables, ProjectRow } from './tables';
-import type { ProjectInput, RejectedRow } from './domain/project';
+import { PROJECT_COLUMNS, type WorksTables, type ProjectRow } from './tables';
+import type { BudgetRef, ProjectInput, RejectedRow } from './domain/project';
 import { fold, inCityBox, slugify } from './domain/normalise';
 import { THRESHOLDS, concentratedContractors, type Flag } from './domain/flags';
 
@@ -69,9 +69,21 @@ export async function importProjects(
       accepted.push({ p, communeId: p.communes[0] ?? null, hood: p.neighbourhood });
       continue;
     }
-    const place = hasCity ? await services.geo.locate(p.lat, p.lng) : inCityBox(p.lat, p.lng) ? { commune: null, neighbourhood: null } : null;
-    if (!place) {
-      rejected.push({ line: opts.lines?.get(p.externalId) ?? 0, reason: `coordinates ${p.lat}, ${p.lng} are outside the city`, ref: p.externalId });
+    const locate = async (lat: number, lng: number) =>
+      hasCity ? services.geo.locate(lat, lng) : inCityBox(lat, lng) ? { commune: null, neighbourhood: null } : null;
+    const place = await locate(p.lat, p.lng);
+    // Every point of a multi-point work must be in the city too: one misplaced point rejects the row.
+    let outside: number[] | undefined = place ? undefined : [p.lat, p.lng];
+    if (place && p.geometry?.type === 'MultiPoint') {
+      for (const [lng, lat] of p.geometry.coordinates) {
+        if (!(await locate(lat, lng))) {
+          outside = [lat, lng];
+          break;
+        }
+      }
+    }
+    if (!place || outside) {
+      rejected.push({ line: opts.lines?.get(p.externalId) ?? 0, reason: `coordinates ${outside![0]}, ${outside![1]} are outside the city`, ref: p.externalId });
       continue;
     }
     const communes = p.communes.length ? p.communes : place.commune ? [place.commune.id] : [];
@@ -161,6 +173,8 @@ export async function importProjects(
       extra_months: p.amendments.reduce((s, a) => s + a.extraMonths, 0),
       source_hash: hash,
       updated_at: now,
+      // A file without a BA Elige link leaves the one the office set.
+      ...(p.pbRef ? { pb_ref_id: p.pbRef.id, pb_ref_title: p.pbRef.title, pb_ref_url: p.pbRef.url } : {}),
     });
 
     const ids = new Map<string, number>();
@@ -209,8 +223,9 @@ export async function importProjects(
     for (let i = 0; i < progressRows.length; i += 500) await trx.insertInto('works_progress').values(progressRows.slice(i, i + 500)).execute();
     for (let i = 0; i < photoRows.length; i += 500) await trx.insertInto('works_photos').values(photoRows.slice(i, i + 500)).execute();
     for (let i = 0; i < amendmentRows.length; i += 500) await trx.insertInto('works_amendments').values(amendmentRows.slice(i, i + 500)).execute();
+    await bumpVersion(trx);
     return summary;
-  }).finally(forgetStats);
+  });
 }
 
 // ---------------------------------------------------------------- queries
@@ -263,7 +278,7 @@ export function applyFilters(eb: EB, f: Filters, concentrated?: Set<string>): Ex
   const conds: Expression<SqlBool>[] = [];
   if (f.q) {
     conds.push(
-      sql<SqlBool>`es_tsvector(name || ' ' || description || ' ' || coalesce(address, '') || ' ' || coalesce(contractor_name, '')) @@ plainto_tsquery('spanish', immutable_unaccent(${f.q}))`,
+      sql<SqlBool>`search_tsv @@ plainto_tsquery('spanish', immutable_unaccent(${f.q}))`,
     );
   }
   if (f.type) conds.push(eb('type', '=', f.type));
@@ -303,17 +318,18 @@ export const LIST_COLUMNS = [
 
 export async function listProjects(db: WDb, f: Filters, page: number, perPage: number) {
   const base = db.selectFrom('works_projects').where((eb) => applyFilters(eb, f));
-  const [rows, count] = await Promise.all([
-    base
-      .select([...LIST_COLUMNS])
-      .orderBy('featured', 'desc')
-      .orderBy('id', 'desc')
-      .limit(perPage)
-      .offset((page - 1) * perPage)
-      .execute(),
-    base.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow(),
-  ]);
-  return { rows, total: Number(count.n) };
+  // One round trip: the total rides along with the page's rows (count over the whole match).
+  const rows = await base
+    .select([...LIST_COLUMNS, sql<string>`count(*) over ()`.as('full_count')])
+    .orderBy('featured', 'desc')
+    .orderBy('id', 'desc')
+    .limit(perPage)
+    .offset((page - 1) * perPage)
+    .execute();
+  let total = rows.length ? Number(rows[0].full_count) : 0;
+  // A page past the end has no rows to carry the total: count separately.
+  if (!rows.length && page > 1) total = Number((await base.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()).n);
+  return { rows: rows.map(({ full_count: _, ...r }) => r), total };
 }
 
 export interface Totals {
@@ -384,29 +400,47 @@ export async function overview(db: WDb): Promise<Overview> {
   return { totals, by };
 }
 
-const cache = new Map<string, { until: number; value: Promise<unknown> }>();
+// ---------------------------------------------------------------- version and caches
+
+type Executor = WDb | Transaction<CoreTables & WorksTables>;
 
 /**
- * A few seconds' memo for the aggregate pages (home, flags, filter lists): they scan the whole
- * table and change only on import or progress updates, which call forgetStats(). Another process
- * sees a change at most `ttlMs` later; nothing else is kept in memory.
+ * Marks the works as changed, inside the writer's transaction: a cache built before the commit
+ * is never served after it, in this process or any other (each reads the version per request).
  */
-export function memo<T>(key: string, ttlMs: number, fn: () => Promise<T>): Promise<T> {
+export async function bumpVersion(trx: Executor): Promise<void> {
+  await trx
+    .updateTable('works_state')
+    .set({ version: sql<string>`version + 1` })
+    .where('id', '=', 1)
+    .execute();
+}
+
+/** The works' version: one primary-key read. */
+export async function worksVersion(db: Executor): Promise<string> {
+  const r = await db.selectFrom('works_state').select('version').where('id', '=', 1).executeTakeFirst();
+  return String(r?.version ?? 0);
+}
+
+const cache = new Map<string, { version: string; until: number; value: Promise<unknown> }>();
+
+/**
+ * Aggregates (home figures, flag counts, filter options) reused while the works' version is the
+ * same. The TTL only bounds what the clock changes on its own (the delay and stalled flags are
+ * measured against today), not writes: those bump the version.
+ */
+export function memo<T>(key: string, version: string, ttlMs: number, fn: () => Promise<T>): Promise<T> {
   const now = Date.now();
   const hit = cache.get(key);
-  if (hit && hit.until > now) return hit.value as Promise<T>;
+  if (hit && hit.version === version && hit.until > now) return hit.value as Promise<T>;
   const value = fn();
-  cache.set(key, { until: now + ttlMs, value });
+  cache.set(key, { version, until: now + ttlMs, value });
   value.catch(() => cache.delete(key));
   return value;
 }
 
-export function forgetStats(): void {
-  cache.clear();
-}
-
 export async function getProject(db: WDb, id: number) {
-  const project = await db.selectFrom('works_projects').selectAll().where('id', '=', id).executeTakeFirst();
+  const project = await db.selectFrom('works_projects').select(PROJECT_COLUMNS).where('id', '=', id).executeTakeFirst();
   if (!project) return undefined;
   const [programme, photos, progress, amendments, office] = await Promise.all([
     project.programme_id ? db.selectFrom('works_programmes').selectAll().where('id', '=', project.programme_id).executeTakeFirst() : undefined,
@@ -470,6 +504,7 @@ export async function addProgress(
       .values(u.photos.map((ph, i) => ({ project_id: projectId, progress_id: row.id, file_id: ph.fileId, caption: ph.caption, taken_on: new Date().toISOString().slice(0, 10), source: 'update', position: 100 + i })))
       .execute();
   }
+  await bumpVersion(trx);
   return row.id;
 }
 
@@ -493,4 +528,21 @@ export async function addAmendment(trx: Transaction<CoreTables & WorksTables>, p
     }))
     .where('id', '=', project.id)
     .execute();
+  await bumpVersion(trx);
+}
+
+/** Sets (or, with null, removes) the BA Elige project a work comes from. */
+export async function setBudgetRef(trx: Transaction<CoreTables & WorksTables>, projectId: number, ref: BudgetRef | null): Promise<void> {
+  await trx
+    .updateTable('works_projects')
+    .set({
+      pb_ref_id: ref?.id ?? null,
+      pb_ref_title: ref?.title ?? null,
+      pb_ref_url: ref?.url ?? null,
+      ...(ref ? { participatory: true } : {}),
+      updated_at: new Date(),
+    })
+    .where('id', '=', projectId)
+    .execute();
+  await bumpVersion(trx);
 }

@@ -9,6 +9,8 @@ import { manifest } from './manifest';
 import { worksCli } from './cli';
 import { importFile } from './importer';
 import { worksDb } from './store';
+import zlib from 'node:zlib';
+import { fromOc4idsPackage } from './domain/oc4ids';
 import { archiveOlympics, OLYMPICS_SLUG } from './seed';
 
 const require = createRequire(import.meta.url);
@@ -79,6 +81,8 @@ test('cabildo works import reads the real snapshot, reports rejected rows, and a
   const again = await importFile(t.services, fs.readFileSync(CSV), 'again.csv');
   assert.equal(again.line, `0 imported, 0 updated, ${rejected} rejected`);
   assert.ok(again.rejected.some((r) => /outside the city/.test(r.reason)));
+  // Row 1397 has two points, the second (-34.341, -58.2346) in the river: the whole row is refused.
+  assert.ok(again.rejected.some((r) => r.ref === '1397' && /-34\.341, -58\.2346 are outside the city/.test(r.reason)), JSON.stringify(again.rejected));
   assert.ok(again.rejected.every((r) => r.line > 1));
 });
 
@@ -395,4 +399,146 @@ test('/works/mine lists the ongoing works of the official’s own offices only',
   const resident = await createUser(t.services, { verified: true });
   const r = await new TestClient(t.app).signInAs(t.services, resident.id);
   assert.equal((await r.get('/works/mine')).statusCode, 403);
+});
+
+test('anonymous pages come from the page cache until a write bumps the works version; signed-in visitors always get a fresh page', async () => {
+  const url = '/works/projects?stage=finished&page=2';
+  const first = await t.app.inject(url);
+  assert.equal(first.statusCode, 200);
+  assert.equal(first.headers['x-cache'], 'miss');
+  const second = await t.app.inject(url);
+  assert.equal(second.headers['x-cache'], 'hit');
+  assert.equal(second.body, first.body);
+  // Compressed once and kept: the bytes decode to the same page.
+  const br = await t.app.inject({ url, headers: { 'accept-encoding': 'gzip;q=0.5, br' } });
+  assert.equal(br.headers['content-encoding'], 'br');
+  assert.equal(zlib.brotliDecompressSync(br.rawPayload).toString(), first.body);
+  const gz = await t.app.inject({ url, headers: { 'accept-encoding': 'br;q=0, gzip' } });
+  assert.equal(gz.headers['content-encoding'], 'gzip');
+  assert.equal(zlib.gunzipSync(gz.rawPayload).toString(), first.body);
+  // Each language is its own entry.
+  const en = await t.app.inject(`${url}&lang=en`);
+  assert.equal(en.headers['x-cache'], 'miss');
+  assert.match(en.body, /Public works/);
+  // A signed-in visitor's page names them and is never stored.
+  const resident = await createUser(t.services, { verified: true });
+  const c = await new TestClient(t.app).signInAs(t.services, resident.id);
+  const mine = await c.get(url);
+  assert.equal(mine.statusCode, 200);
+  assert.equal(mine.headers['x-cache'], undefined);
+  assert.notEqual(mine.body, first.body);
+  // A write (an amendment through the office's form) bumps the version: the next visitor gets a fresh page.
+  const db = worksDb(t.services);
+  const project = await db.selectFrom('works_projects').select(['id']).where('office_id', '=', educationId).where('contract_amount', '>', 0).orderBy('id').executeTakeFirstOrThrow();
+  assert.equal((await t.app.inject(`/works/${project.id}`)).headers['x-cache'], 'miss');
+  assert.equal((await t.app.inject(`/works/${project.id}`)).headers['x-cache'], 'hit');
+  const official = await createUser(t.services, { roles: ['official'], officeIds: [educationId] });
+  const o = await new TestClient(t.app).signInAs(t.services, official.id);
+  await o.get(`/works/${project.id}/progress`);
+  assert.equal((await o.post(`/works/${project.id}/amendments`, { date: '2024-03-01', extra_amount: '10', reason: 'Cambio de caché' })).statusCode, 303);
+  const fresh = await t.app.inject(`/works/${project.id}`);
+  assert.equal(fresh.headers['x-cache'], 'miss');
+  assert.match(fresh.body, /Cambio de caché/);
+  assert.equal((await t.app.inject(url)).headers['x-cache'], 'miss');
+});
+
+test('BA Elige: the office links a work to its participatory-budgeting project; shown on the page and in OC4IDS relatedProjects', async () => {
+  const db = worksDb(t.services);
+  // One of the real snapshot's works (the first imported), so the CSV re-import below touches it.
+  const project = await db.selectFrom('works_projects').select(['id', 'external_id']).where('office_id', '=', educationId).orderBy('id').executeTakeFirstOrThrow();
+  const outsider = await createUser(t.services, { roles: ['official'], officeIds: [transportId] });
+  const other = await new TestClient(t.app).signInAs(t.services, outsider.id);
+  await other.get('/works');
+  assert.equal((await other.post(`/works/${project.id}/budget-link`, { pb_url: '/budgets/3/proposals/12', pb_title: 'x' })).statusCode, 403);
+
+  const official = await createUser(t.services, { roles: ['official'], officeIds: [educationId] });
+  const c = await new TestClient(t.app).signInAs(t.services, official.id);
+  const form = await c.get(`/works/${project.id}/progress`);
+  assert.match(form.body, /name="pb_url"/);
+  const bad = await c.post(`/works/${project.id}/budget-link`, { pb_url: 'javascript:alert(1)', pb_title: 'x' });
+  assert.equal(bad.statusCode, 400);
+  assert.match(bad.body, /presupuesto participativo de este sitio/);
+  const noTitle = await c.post(`/works/${project.id}/budget-link`, { pb_url: '/budgets/3/proposals/12', pb_title: '' });
+  assert.equal(noTitle.statusCode, 400);
+  assert.equal((await db.selectFrom('works_projects').select('pb_ref_url').where('id', '=', project.id).executeTakeFirstOrThrow()).pb_ref_url, null);
+
+  const ok = await c.post(`/works/${project.id}/budget-link`, { pb_url: '/budgets/3/proposals/12', pb_title: 'Patio más verde' });
+  assert.equal(ok.statusCode, 303);
+  const page = await t.app.inject(`/works/${project.id}`);
+  assert.match(page.body, /<a href="\/budgets\/3\/proposals\/12">Patio más verde<\/a>/);
+  const pkg = JSON.parse((await t.app.inject(`/api/oc4ids/projects/${project.id}.json`)).body);
+  const v = validator('oc4ids-project-schema.json', 'oc4ids-project-package-schema.json');
+  assert.ok(v(pkg), JSON.stringify(v.errors));
+  assert.deepEqual(pkg.projects[0].relatedProjects, [
+    { id: 'ba-elige', scheme: 'BA-Elige', identifier: '3/12', relationship: 'participatoryBudgeting', title: 'Patio más verde', uri: `${t.services.config.baseUrl}/budgets/3/proposals/12` },
+  ]);
+  // The OC4IDS importer reads it back.
+  const back = fromOc4idsPackage(pkg)[0];
+  assert.deepEqual(back.pbRef, { id: '12', title: 'Patio más verde', url: `${t.services.config.baseUrl}/budgets/3/proposals/12` });
+  assert.equal(back.participatory, true);
+  // A CSV re-import that updates the work, from a file without a link column, keeps the office's link.
+  await db.updateTable('works_projects').set({ source_hash: 'changed at the source' }).where('id', '=', project.id).execute();
+  const re = await importFile(t.services, fs.readFileSync(CSV), 'again.csv');
+  assert.match(re.line, /^0 imported, 1 updated/);
+  assert.equal((await db.selectFrom('works_projects').select('pb_ref_url').where('id', '=', project.id).executeTakeFirstOrThrow()).pb_ref_url, '/budgets/3/proposals/12');
+  // Both fields empty remove it.
+  await c.get(`/works/${project.id}/progress`);
+  assert.equal((await c.post(`/works/${project.id}/budget-link`, { pb_url: '', pb_title: '' })).statusCode, 303);
+  assert.doesNotMatch((await t.app.inject(`/works/${project.id}`)).body, /budgets\/3\/proposals/);
+});
+
+test('a work on several sites: every point on the maps, the GeoJSON and OC4IDS locations', async () => {
+  const db = worksDb(t.services);
+  const p = await db.selectFrom('works_projects').select(['id', 'geometry', 'lat', 'lng', 'sites']).where('external_id', '=', '1441').executeTakeFirstOrThrow();
+  assert.deepEqual(p.geometry, { type: 'MultiPoint', coordinates: [[-58.449914, -34.633047], [-58.483364, -34.598934], [-58.436043, -34.602105]] });
+  assert.equal(p.lat, -34.633047);
+  assert.equal(p.sites, 3);
+  const page = await t.app.inject(`/works/${p.id}`);
+  const projectMap = /<h2>Ubicación<\/h2>[\s\S]*?<\/svg>/.exec(page.body)?.[0] ?? '';
+  assert.equal((projectMap.match(/<circle/g) ?? []).length, 3, projectMap.slice(0, 300));
+  assert.match(page.body, /La obra tiene 3 lugares/);
+  const fc = JSON.parse((await t.app.inject('/works/projects.geojson')).body);
+  const feature = fc.features.find((f: { id: number }) => f.id === p.id);
+  assert.equal(feature.geometry.type, 'MultiPoint');
+  assert.equal(feature.geometry.coordinates.length, 3);
+  // The interactive map's points (core's island): every site, with the work's title, link and stage colour.
+  const points = JSON.parse((await t.app.inject('/works/map.geojson')).body);
+  const site = points.features.find((f: { properties: { url: string } }) => f.properties.url === `/works/${p.id}`);
+  assert.equal(site.geometry.coordinates.length, 3);
+  assert.equal(site.properties.url, `/works/${p.id}`);
+  assert.match(site.properties.color, /^#[0-9a-f]{6}$/);
+  assert.equal((await t.app.inject('/works/map.geojson?stage=bogus')).statusCode, 400);
+  const pkg = JSON.parse((await t.app.inject(`/api/oc4ids/projects/${p.id}.json`)).body);
+  assert.deepEqual(pkg.projects[0].locations[0].geometry, p.geometry);
+  const v = validator('oc4ids-project-schema.json', 'oc4ids-project-package-schema.json');
+  assert.ok(v(pkg), JSON.stringify(v.errors));
+  // The list's map draws one dot per site.
+  const map = await t.app.inject(`/works/projects?view=map&q=${encodeURIComponent('')}&programme=${(await db.selectFrom('works_projects').select('programme_id').where('id', '=', p.id).executeTakeFirstOrThrow()).programme_id ?? ''}`);
+  assert.equal(map.statusCode, 200);
+  assert.equal((map.body.match(new RegExp(`href="/works/${p.id}"[^>]*>\\s*<title>`, 'g')) ?? []).length, 3);
+  // An OC4IDS package whose locations hold several points imports them as one MultiPoint.
+  const two = {
+    uri: 'https://example.org/p.json', publisher: { name: 'Test' }, publishedDate: '2025-01-01T00:00:00Z', version: '0.9',
+    projects: [{ id: 'oc4ids-test-MP', identifiers: [{ id: 'MP1', scheme: 'BA-Obras' }], title: 'Dos plazas', status: 'implementation',
+      locations: [{ id: '1', geometry: { type: 'Point', coordinates: [-58.41, -34.61] } }, { id: '2', geometry: { type: 'Point', coordinates: [-58.42, -34.62] } }] }],
+  };
+  assert.equal((await importFile(t.services, Buffer.from(JSON.stringify(two)), 'mp.json')).line, '1 imported, 0 updated, 0 rejected');
+  const mp = await db.selectFrom('works_projects').select(['geometry', 'lat']).where('external_id', '=', 'MP1').executeTakeFirstOrThrow();
+  assert.deepEqual(mp.geometry, { type: 'MultiPoint', coordinates: [[-58.41, -34.61], [-58.42, -34.62]] });
+  // One point of a MultiPoint outside the city rejects the project, with nothing stored.
+  const far = { ...two, projects: [{ ...two.projects[0], identifiers: [{ id: 'MP2', scheme: 'BA-Obras' }], locations: [{ id: '1', geometry: { type: 'MultiPoint', coordinates: [[-58.41, -34.61], [-64.2, -31.4]] } }] }] };
+  const r = await importFile(t.services, Buffer.from(JSON.stringify(far)), 'far.json');
+  assert.match(r.rejected[0].reason, /-31\.4, -64\.2 are outside the city/);
+  assert.equal(await db.selectFrom('works_projects').select('id').where('external_id', '=', 'MP2').executeTakeFirst(), undefined);
+});
+
+test('source photos (imagen_1…4) are links on the project page, never hot-linked images, and OC4IDS illustration documents', async () => {
+  const { id } = await worksDb(t.services).selectFrom('works_projects').select('id').where('external_id', '=', '1').executeTakeFirstOrThrow();
+  const page = await t.app.inject(`/works/${id}`);
+  const urls = ['https://cdn.buenosaires.gob.ar/datosabiertos/datasets/ba-obras/fotos/1.jpg', 'https://cdn.buenosaires.gob.ar/datosabiertos/datasets/ba-obras/fotos/1-2.jpg'];
+  for (const u of urls) assert.match(page.body, new RegExp(`<a href="${u.replace(/[.]/g, '\\.')}">Foto \\d \\(en el sitio de origen\\)</a>`));
+  assert.doesNotMatch(page.body, /<img[^>]+src="https?:/);
+  const pkg = JSON.parse((await t.app.inject(`/api/oc4ids/projects/${id}.json`)).body);
+  const ill = pkg.projects[0].documents.filter((d: { documentType: string }) => d.documentType === 'illustration');
+  assert.deepEqual(ill.map((d: { url: string }) => d.url), urls);
 });

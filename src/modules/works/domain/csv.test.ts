@@ -4,7 +4,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import iconv from 'iconv-lite';
 import { readBaObrasCsv, FileError, stableKey } from './csv';
-import { parseAmount, parseCommunes, parseCoordinate, parseDate, parsePercent, parseStage, parseType, parseProcurementMethod, parseCuits, repairText, ParseError } from './normalise';
+import { parseBudgetRef, checkBudgetRefForm } from './budgetref';
+import { parseAmount, parseCommunes, parseCoordinate, parseCoordinates, parseDate, parsePercent, parseStage, parseType, parseProcurementMethod, parseCuits, repairText, ParseError } from './normalise';
 import { flagsFor, checkProgressUpdate, concentratedContractors } from './flags';
 
 const SHARED = path.resolve('../shared/data/ba-obras');
@@ -138,4 +139,48 @@ test('red flags and progress rules', () => {
 test('curly quotes mangled by Windows-1252 are repaired', () => {
   assert.equal(repairText('El \u00e2\u00c2\u20ac\u00c2\u0153Paseo del Bajo"'), 'El “Paseo del Bajo"');
   assert.equal(repairText('941\u00e2\u00c2\u0080\u00c2\u0093MGEYA'), '941–MGEYA');
+});
+
+test('cells with several points become a MultiPoint (real snapshot rows), and degrees-minutes-seconds are read', () => {
+  assert.deepEqual(parseCoordinates('-34.650675\n-34.666304', 'lat'), [-34.650675, -34.666304]);
+  assert.deepEqual(parseCoordinates('-58.457814\n-58.490534\n', 'lng'), [-58.457814, -58.490534]);
+  assert.deepEqual(parseCoordinates("(')-34.633047 / -34.598934 / -34.602105", 'lat'), [-34.633047, -34.598934, -34.602105]);
+  assert.deepEqual(parseCoordinates('-34633154\n-34.582082', 'lat'), [-34.633154, -34.582082]);
+  assert.deepEqual(parseCoordinates('34°36?04?S', 'lat'), [-34.6011111]);
+  assert.deepEqual(parseCoordinates('_58,39932° o 58° 23\' 58" oeste', 'lng'), [-58.39932]);
+  assert.deepEqual(parseCoordinates('', 'lat'), []);
+  assert.throws(() => parseCoordinates('-3,45832E+15', 'lat'), ParseError);
+
+  const latin = readBaObrasCsv(fs.readFileSync(path.join(SHARED, 'ba-obras-observatorio-2024.latin1.csv')));
+  const byId = (id: string) => latin.projects.find((p) => p.externalId === id)!;
+  // Row 1441: three sites of one work, written "(')lat1 / lat2 / lat3" in lat and the same in lng.
+  assert.deepEqual(byId('1441').geometry, { type: 'MultiPoint', coordinates: [[-58.449914, -34.633047], [-58.483364, -34.598934], [-58.436043, -34.602105]] });
+  assert.equal(byId('1441').lat, -34.633047);
+  assert.equal(byId('1441').sites, 3);
+  // Row 1389: one point per line, the first without its decimal point.
+  assert.deepEqual(byId('1389').geometry, { type: 'MultiPoint', coordinates: [[-58.450375, -34.633154], [-58.425955, -34.582082]] });
+  assert.equal(byId('1440').geometry?.type, 'MultiPoint');
+  // A single point stays a point.
+  assert.equal(byId('1').geometry, null);
+  // Different counts of latitudes and longitudes cannot be paired: the row is rejected, saying why.
+  const odd = readBaObrasCsv(Buffer.from('id;nombre;etapa;lat;lng\nM1;Obra;En obra;"-34.61\n-34.62";-58.41\n', 'utf8'));
+  assert.equal(odd.projects.length, 0);
+  assert.match(odd.rejected[0].reason, /2 latitudes but 1 longitudes/);
+});
+
+test('BA Elige links: site paths and absolute URLs are read, anything else refused', () => {
+  assert.deepEqual(parseBudgetRef('/budgets/3/proposals/12', 'Plaza nueva'), { id: '3/12', title: 'Plaza nueva', url: '/budgets/3/proposals/12' });
+  assert.deepEqual(parseBudgetRef('https://baelige.buenosaires.gob.ar/proyectos/1234', null), { id: '1234', title: null, url: 'https://baelige.buenosaires.gob.ar/proyectos/1234' });
+  assert.equal(parseBudgetRef('javascript:alert(1)', 'x'), undefined);
+  assert.equal(parseBudgetRef('/admin', 'x'), undefined);
+  assert.deepEqual(checkBudgetRefForm({ pb_url: '', pb_title: '' }), { ref: null });
+  assert.equal(checkBudgetRefForm({ pb_url: 'ftp://x.org/1', pb_title: 'x' }), 'works.pb.error.url');
+  assert.equal(checkBudgetRefForm({ pb_url: '/budgets/1', pb_title: ' ' }), 'works.pb.error.title');
+  const csv = 'id;nombre;etapa;ba_elige;ba_elige_url;ba_elige_titulo\nP1;Plaza;En obra;SI;/budgets/2/proposals/5;Más verde\nP2;Escuela;En obra;NO;;\nP3;Calle;En obra;SI;nada;x\n';
+  const r = readBaObrasCsv(Buffer.from(csv, 'utf8'));
+  assert.deepEqual(r.projects[0].pbRef, { id: '2/5', title: 'Más verde', url: '/budgets/2/proposals/5' });
+  assert.equal(r.projects[0].participatory, true);
+  // No link: the key is absent, so the record's hash (and a link the office set) stay as they were.
+  assert.equal('pbRef' in r.projects[1], false);
+  assert.match(r.rejected[0].reason, /unreadable BA Elige link/);
 });

@@ -7,7 +7,7 @@ import {
   fold,
   parseAmount,
   parseCommunes,
-  parseCoordinate,
+  parseCoordinates,
   parseCount,
   parseCuits,
   parseDate,
@@ -20,6 +20,7 @@ import {
   repairText,
 } from './normalise';
 import type { Contractor, Photo, ProjectInput, ReadResult, RejectedRow } from './project';
+import { parseBudgetRef } from './budgetref';
 
 /** Thrown when the whole file cannot be read (not CSV, wrong columns). */
 export class FileError extends Error {}
@@ -54,6 +55,8 @@ const COLUMN_ALIASES: Record<string, string[]> = {
   compromiso: ['compromiso'],
   destacada: ['destacada'],
   ba_elige: ['ba_elige'],
+  ba_elige_url: ['ba_elige_url', 'ba_elige_link', 'link_ba_elige', 'url_ba_elige', 'proyecto_ba_elige_url'],
+  ba_elige_titulo: ['ba_elige_titulo', 'ba_elige_proyecto', 'proyecto_ba_elige', 'titulo_ba_elige'],
   link_interno: ['link_interno'],
   pliego_descarga: ['pliego_descarga'],
   expediente_numero: ['expediente_numero', 'expediente'],
@@ -177,9 +180,17 @@ function toProject(get: (f: string) => string): ProjectInput {
   if (!stage) throw new ParseError('the project has no stage');
   const programme = get('entorno') || null;
   const address = get('direccion') || null;
-  const lat = parseCoordinate(get('lat'), 'lat');
-  const lng = parseCoordinate(get('lng'), 'lng');
-  if ((lat === undefined) !== (lng === undefined)) throw new ParseError('only one of lat and lng is given');
+  const lats = parseCoordinates(get('lat'), 'lat');
+  const lngs = parseCoordinates(get('lng'), 'lng');
+  if (!lats.length !== !lngs.length) throw new ParseError('only one of lat and lng is given');
+  if (lats.length !== lngs.length) throw new ParseError(`${lats.length} latitudes but ${lngs.length} longitudes: the points cannot be paired`);
+  // Several points in one cell (a work on several sites): every one is a location of the work.
+  const points: Array<[number, number]> = [];
+  lats.forEach((la, i) => {
+    if (!points.some(([x, y]) => x === lngs[i] && y === la)) points.push([lngs[i], la]);
+  });
+  const lat = points[0]?.[1];
+  const lng = points[0]?.[0];
   const amount = parseAmount(get('monto_contrato'));
   const startDate = parseDate(get('fecha_inicio'));
   const plannedEnd = parseDate(get('fecha_fin_inicial'));
@@ -209,6 +220,10 @@ function toProject(get: (f: string) => string): ProjectInput {
     .filter((u): u is string => u !== null)
     .map((url) => ({ url, caption: null, takenOn: null }));
   const url = safeUrl;
+  // A BA Elige link: its own column in some files; others put the project's URL in ba_elige itself.
+  const pbCell = get('ba_elige_url') || (/^(https?:\/\/|\/budgets\/)/i.test(get('ba_elige')) ? get('ba_elige') : '');
+  const pbRef = pbCell ? parseBudgetRef(pbCell, get('ba_elige_titulo') || null) : undefined;
+  if (pbCell && !pbRef) throw new ParseError(`unreadable BA Elige link "${pbCell}"`);
   const id = get('id').trim();
   if (id && !/^[\w.-]{1,64}$/.test(id)) throw new ParseError(`unreadable id "${id}"`);
   return {
@@ -231,12 +246,12 @@ function toProject(get: (f: string) => string): ProjectInput {
     address,
     lat: lat ?? null,
     lng: lng ?? null,
-    geometry: null,
-    sites: null,
+    geometry: points.length > 1 ? { type: 'MultiPoint', coordinates: points } : null,
+    sites: points.length > 1 ? points.length : null,
     workers: workers ?? null,
     beneficiaries: get('beneficiarios') || null,
     funding: get('financiamiento') || null,
-    participatory: parseYesNo(get('ba_elige')),
+    participatory: parseYesNo(get('ba_elige')) || !!pbRef,
     commitment: parseYesNo(get('compromiso')),
     featured: parseYesNo(get('destacada')),
     procurementMethod: parseProcurementMethod(get('contratacion_tipo')) ?? null,
@@ -253,6 +268,7 @@ function toProject(get: (f: string) => string): ProjectInput {
     link: url(get('link_interno')),
     photos,
     amendments: [],
+    ...(pbRef ? { pbRef } : {}),
   };
 }
 

@@ -199,6 +199,42 @@ export function parseCoordinate(raw: string, axis: 'lat' | 'lng'): number | unde
   return n;
 }
 
+/** "34°36'04\"S", "34° 33' 53\" sur", "_34,56484°": degrees (south and west negative). */
+function parseDegrees(raw: string, axis: 'lat' | 'lng'): number | undefined {
+  const s = raw.replace(/[\s\u00a0]+/g, ' ').trim();
+  const south = axis === 'lat' ? /\b(s|sur|south)\b|\ds$/i : /\b(o|w|oeste|west)\b|\d(o|w)$/i;
+  const dec = /^[-_]?\s*(\d{1,3}[.,]\d+)\s*°/.exec(s);
+  const dms = /^[-_]?\s*(\d{1,3})\s*°\s*(\d{1,2})\D+?(\d{1,2}(?:[.,]\d+)?)/.exec(s);
+  let n: number;
+  if (dec) n = Number(dec[1].replace(',', '.'));
+  else if (dms) n = Number(dms[1]) + Number(dms[2]) / 60 + Number(dms[3].replace(',', '.')) / 3600;
+  else return undefined;
+  // "_34,56…" is a mistyped minus; the hemisphere letter says the same.
+  const negative = /^[-_]/.test(s) || south.test(s.replace(/^[-_]?\s*\d{1,3}[.,]\d+\s*°\s*(o|or)\s/i, ''));
+  return Math.round((negative ? -n : n) * 1e7) / 1e7;
+}
+
+/**
+ * Cells with several points: "-34.650675\n-34.666304", "(')-34.614729 / -34.607188", one value
+ * per line or between slashes or semicolons, each read as parseCoordinate reads one. Returns
+ * every value in order (empty for an empty cell).
+ */
+export function parseCoordinates(raw: string, axis: 'lat' | 'lng'): number[] {
+  const cell = raw.replace(/^\s*\(?'\)?/, '').trim();
+  if (!cell) return [];
+  if (cell.includes('°')) {
+    const n = parseDegrees(cell, axis);
+    if (n === undefined) throw new ParseError(`unreadable ${axis} "${raw.trim()}"`);
+    return [n];
+  }
+  const out: number[] = [];
+  for (const part of cell.split(/\s*(?:[\r\n]+|\/|;|\|)\s*/)) {
+    const n = parseCoordinate(part.replace(/^\(?'\)?/, ''), axis);
+    if (n !== undefined) out.push(n);
+  }
+  return out;
+}
+
 /** A generous box around the City of Buenos Aires, used when no commune boundaries are loaded. */
 export const CITY_BOX = { minLat: -34.71, maxLat: -34.52, minLng: -58.54, maxLng: -58.33 };
 

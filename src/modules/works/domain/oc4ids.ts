@@ -3,7 +3,8 @@
  * Pure functions: the store gathers the rows, these shape them to the standard. The schema
  * rejects empty strings and empty arrays, so every optional field is left out when blank.
  */
-import type { ProjectInput, Contractor, Amendment, Photo } from './project';
+import type { ProjectInput, Contractor, Amendment, Photo, BudgetRef } from './project';
+import { absoluteBudgetUrl, parseBudgetRef } from './budgetref';
 import { WORK_TYPES, parseType, type Stage, type WorkType } from './normalise';
 
 export const OC4IDS_VERSION = '0.9';
@@ -48,8 +49,12 @@ export interface ExportProject {
   photos: Array<Photo & { id: number }>;
   amendments: Array<Amendment & { id: number }>;
   progressHistory: Array<{ id: number; at: Date; progress: number }>;
+  pbRef: BudgetRef | null;
   updatedAt: Date;
 }
+
+/** The scheme of a BA Elige project in relatedProjects (the codelist is open; "oc4ids" is for OC4IDS ids). */
+export const BA_ELIGE_SCHEME = 'BA-Elige';
 
 export interface ExportContext {
   /** Absolute base URL of the site, e.g. https://cabildo.example.org */
@@ -108,7 +113,6 @@ export function ocid(ctx: ExportContext, p: ExportProject): string {
 
 /** One project in OC4IDS. */
 export function toOc4ids(p: ExportProject, ctx: ExportContext): Record<string, unknown> {
-  const url = `${ctx.baseUrl}/works/${p.id}`;
   const parties: Record<string, unknown>[] = [];
   if (p.office) parties.push(clean({ id: officeId(p.office), name: p.office.name, roles: ['publicAuthority', 'procuringEntity', 'buyer'] }));
   p.contractors.forEach((c, i) => {
@@ -229,9 +233,19 @@ export function toOc4ids(p: ExportProject, ctx: ExportContext): Record<string, u
     documents: nonEmpty(documents),
     metrics: nonEmpty(metrics),
     contractingProcesses: nonEmpty(contracting),
-    relatedProjects: undefined,
-    // Where to read it in people's words.
-    ...(url ? {} : {}),
+    // The participatory-budgeting project residents voted for, that this work builds.
+    relatedProjects: p.pbRef
+      ? [
+          clean({
+            id: 'ba-elige',
+            scheme: BA_ELIGE_SCHEME,
+            identifier: p.pbRef.id ?? absoluteBudgetUrl(p.pbRef.url, ctx.baseUrl),
+            relationship: 'participatoryBudgeting',
+            title: str(p.pbRef.title),
+            uri: absoluteBudgetUrl(p.pbRef.url, ctx.baseUrl),
+          }),
+        ]
+      : undefined,
   });
 }
 
@@ -304,8 +318,22 @@ export function fromOc4idsPackage(pkg: unknown): ProjectInput[] {
     if (!p || typeof p.id !== 'string' || !p.id) throw new Oc4idsError(`project ${i + 1} has no id`);
     if (typeof p.title !== 'string' || !p.title.trim()) throw new Oc4idsError(`project ${p.id} has no title`);
     const cp = Array.isArray(p.contractingProcesses) ? p.contractingProcesses[0]?.summary ?? {} : {};
-    const loc = Array.isArray(p.locations) ? p.locations[0] : undefined;
-    const point = loc?.geometry?.type === 'Point' ? (loc.geometry.coordinates as number[]) : null;
+    const locs: any[] = Array.isArray(p.locations) ? p.locations : [];
+    const loc = locs[0];
+    // Every point of every location: a work on several sites comes back as one MultiPoint.
+    const pts: Array<[number, number]> = [];
+    for (const l of locs) {
+      const g = l?.geometry;
+      const list = g?.type === 'Point' ? [g.coordinates] : g?.type === 'MultiPoint' ? g.coordinates : [];
+      for (const c of Array.isArray(list) ? list : []) {
+        if (Array.isArray(c) && typeof c[0] === 'number' && typeof c[1] === 'number') pts.push([c[0], c[1]]);
+      }
+    }
+    const point = pts[0] ?? null;
+    const related: any[] = Array.isArray(p.relatedProjects) ? p.relatedProjects : [];
+    const pbRaw = related.find((r) => r?.scheme === BA_ELIGE_SCHEME);
+    const pbRef = pbRaw ? parseBudgetRef(String(pbRaw.uri ?? pbRaw.identifier ?? ''), typeof pbRaw.title === 'string' ? pbRaw.title : null) : undefined;
+    if (pbRaw && !pbRef) throw new Oc4idsError(`project ${p.id}: the BA Elige related project has no readable uri`);
     const classes = Array.isArray(p.additionalClassifications) ? p.additionalClassifications : [];
     const rawType = classes.find((c: any) => c.scheme === 'BA-Obras-tipo')?.id ?? null;
     const ourType = classes.find((c: any) => c.scheme === 'Cabildo-works-type')?.id;
@@ -354,12 +382,12 @@ export function fromOc4idsPackage(pkg: unknown): ProjectInput[] {
       address: loc?.address?.streetAddress ?? null,
       lat: point ? point[1] : null,
       lng: point ? point[0] : null,
-      geometry: loc?.geometry && loc.geometry.type !== 'Point' ? loc.geometry : null,
+      geometry: pts.length > 1 ? { type: 'MultiPoint', coordinates: pts } : pts.length === 0 && loc?.geometry ? loc.geometry : null,
       sites: null,
       workers: typeof workers === 'number' ? workers : null,
       beneficiaries: null,
       funding: parties.find((o) => o.roles?.includes('funder'))?.name ?? null,
-      participatory: false,
+      participatory: !!pbRef,
       commitment: false,
       featured: false,
       procurementMethod: cp.tender?.procurementMethod ?? null,
@@ -378,6 +406,7 @@ export function fromOc4idsPackage(pkg: unknown): ProjectInput[] {
         .filter((d: any) => d.documentType === 'illustration' && typeof d.url === 'string')
         .map((d: any) => ({ url: d.url, caption: d.title ?? null, takenOn: date(d.datePublished) })),
       amendments,
+      ...(pbRef ? { pbRef } : {}),
     } satisfies ProjectInput;
   });
 }

@@ -11,6 +11,15 @@ export interface Photo {
   takenOn: string | null;
 }
 
+/** The BA Elige (participatory budgeting) project a work comes from. */
+export interface BudgetRef {
+  /** Its id there ("3/12" for /budgets/3/proposals/12 on this site), when the link says. */
+  id: string | null;
+  title: string | null;
+  /** A path on this site (/budgets/…) or an absolute http(s) URL. */
+  url: string;
+}
+
 export interface Amendment {
   date: string | null;
   extraAmount: number;
@@ -40,7 +49,10 @@ export interface ProjectInput {
   address: string | null;
   lat: number | null;
   lng: number | null;
-  /** Lines and areas (GeoJSON) when the source has them; points go in lat/lng. */
+  /**
+   * Lines, areas and several points (GeoJSON) when the source has them; a single point goes in
+   * lat/lng only. With a MultiPoint, lat/lng hold its first point (nearby works, list maps).
+   */
   geometry: GeoJSON.Geometry | null;
   sites: number | null;
   workers: number | null;
@@ -64,6 +76,8 @@ export interface ProjectInput {
   link: string | null;
   photos: Photo[];
   amendments: Amendment[];
+  /** Left out (not null) when the source says nothing: the record's hash stays what it was, and a link the office set is kept. */
+  pbRef?: BudgetRef;
 }
 
 export interface RejectedRow {

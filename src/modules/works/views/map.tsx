@@ -113,13 +113,22 @@ export function pointsBox(points: Array<{ lat: number; lng: number }>): [number,
 }
 
 /**
- * Core's map island turns the SVG inside into Leaflet (points from the GeoJSON URL) once tiles
- * load; without a tile server configured the SVG, with its communes, is the better map.
+ * Core's map island turns the SVG inside into Leaflet once tiles load: the communes as the base
+ * layer and the works (`/works/map.geojson`, same filters) as coloured points whose popup links
+ * to each work. Without a tile server configured the SVG, with its communes, is the better map.
  */
-export function Interactive({ ctx, geojsonUrl, children }: { ctx: PageContext; geojsonUrl: string; children: ComponentChildren }) {
+export function Interactive({ ctx, pointsUrl, children }: { ctx: PageContext; pointsUrl: string; children: ComponentChildren }) {
   if (!ctx.config.tileUrl) return <>{children}</>;
   return (
-    <div data-island="map" data-geojson-url={geojsonUrl} data-tile-url={ctx.config.tileUrl} data-tile-attribution={ctx.config.tileAttribution} data-label={ctx.t('works.map.interactive')}>
+    <div
+      data-island="map"
+      data-geojson-url="/api/v1/geo/communes"
+      data-points-url={pointsUrl}
+      data-tile-url={ctx.config.tileUrl}
+      data-tile-attribution={ctx.config.tileAttribution}
+      data-attribution={ctx.t('geo.map.attribution')}
+      data-label={ctx.t('works.map.interactive')}
+    >
       {children}
     </div>
   );

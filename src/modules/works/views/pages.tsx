@@ -309,7 +309,7 @@ export function ListPage(props: {
         <a href={`/api/oc4ids/project-package.json${q({})}`}>{t('works.export.oc4ids')}</a>
       </p>
       {view === 'map' && props.map && (
-        <Interactive ctx={ctx} geojsonUrl={`/works/projects.geojson${q({})}`}>
+        <Interactive ctx={ctx} pointsUrl={`/works/map.geojson${q({})}`}>
           <ProjectMap ctx={ctx} title={t('works.list.mapTitle', { n: props.map.points.length })} {...props.map} linked={props.map.points.length <= 2000} />
         </Interactive>
       )}

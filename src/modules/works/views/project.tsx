@@ -26,6 +26,9 @@ export function ProjectPage({ ctx, d }: { ctx: PageContext; d: ProjectPageData }
   const extra = d.amendments.reduce((s, a) => s + Number(a.extra_amount), 0);
   const uploaded = d.photos.filter((ph) => ph.file_id);
   const external = d.photos.filter((ph) => !ph.file_id && ph.url);
+  // A work on several sites (a MultiPoint) shows every one of them.
+  const places: Array<[number, number]> =
+    p.geometry?.type === 'MultiPoint' ? (p.geometry.coordinates as Array<[number, number]>) : p.lat !== null && p.lng !== null ? [[p.lng, p.lat]] : [];
   return (
     <div class="grid-container">
       <h1>{p.name}</h1>
@@ -67,7 +70,14 @@ export function ProjectPage({ ctx, d }: { ctx: PageContext; d: ProjectPageData }
               [t('works.field.beneficiaries'), p.beneficiaries],
               [t('works.field.funding'), p.funding],
               [t('works.field.sites'), p.sites === null ? null : fmt.number(p.sites)],
-              [t('works.field.participatory'), p.participatory ? t('common.yes') : null],
+              [
+                t('works.field.participatory'),
+                p.pb_ref_url ? (
+                  <a href={p.pb_ref_url}>{p.pb_ref_title ?? t('works.pb.link')}</a>
+                ) : p.participatory ? (
+                  t('common.yes')
+                ) : null,
+              ],
               [t('works.field.commitment'), p.commitment ? t('common.yes') : null],
             ]}
           />
@@ -200,15 +210,16 @@ export function ProjectPage({ ctx, d }: { ctx: PageContext; d: ProjectPageData }
           ))}
         </ul>
       )}
-      {p.lat !== null && p.lng !== null && (
+      {places.length > 0 && (
         <>
           <h2>{t('works.project.map')}</h2>
+          {places.length > 1 && <p>{t('works.project.places', { n: places.length })}</p>}
           <ProjectMap
             ctx={ctx}
             title={t('works.project.mapTitle', { name: p.name })}
-            points={[{ id: p.id, name: p.name, lat: p.lat, lng: p.lng, stage: p.stage }]}
+            points={places.map(([lng, lat]) => ({ id: p.id, name: p.name, lat, lng, stage: p.stage }))}
             areas={[]}
-            bbox={pointsBox([{ lat: p.lat - 0.01, lng: p.lng - 0.015 }, { lat: p.lat + 0.01, lng: p.lng + 0.015 }])}
+            bbox={pointsBox(places.flatMap(([lng, lat]) => [{ lat: lat - 0.01, lng: lng - 0.015 }, { lat: lat + 0.01, lng: lng + 0.015 }]))}
             linked={false}
           />
         </>
@@ -243,7 +254,25 @@ export function ProjectPage({ ctx, d }: { ctx: PageContext; d: ProjectPageData }
   );
 }
 
-export function ProgressForm({ ctx, project, error, values, amendmentError, amendment }: { ctx: PageContext; project: ProjectRow; error?: string; values?: { progress?: string; stage?: string; note?: string }; amendmentError?: string; amendment?: Record<string, string> }) {
+export function ProgressForm({
+  ctx,
+  project,
+  error,
+  values,
+  amendmentError,
+  amendment,
+  pbError,
+  pb,
+}: {
+  ctx: PageContext;
+  project: ProjectRow;
+  error?: string;
+  values?: { progress?: string; stage?: string; note?: string };
+  amendmentError?: string;
+  amendment?: Record<string, string>;
+  pbError?: string;
+  pb?: Record<string, string>;
+}) {
   const { t } = ctx;
   return (
     <div class="grid-container">
@@ -341,6 +370,34 @@ export function ProgressForm({ ctx, project, error, values, amendmentError, amen
         <CsrfField ctx={ctx} />
         <button class="usa-button usa-button--outline" type="submit">
           {t('works.amendment.submit')}
+        </button>
+      </form>
+      <h2 id="pb">{t('works.pb.title')}</h2>
+      <p>{t('works.pb.lead')}</p>
+      {pbError && (
+        <Alert type="error" heading={t('common.error.summary')}>
+          {pbError}
+        </Alert>
+      )}
+      <form class="usa-form usa-form--large" method="post" action={`/works/${project.id}/budget-link`}>
+        <div class="usa-form-group">
+          <label class="usa-label" for="pb-url">
+            {t('works.pb.url')}
+          </label>
+          <span class="usa-hint" id="pb-url-hint">
+            {t('works.pb.urlHint')}
+          </span>
+          <input class="usa-input" id="pb-url" name="pb_url" aria-describedby="pb-url-hint" value={pb?.pb_url ?? project.pb_ref_url ?? ''} />
+        </div>
+        <div class="usa-form-group">
+          <label class="usa-label" for="pb-title">
+            {t('works.pb.projectTitle')}
+          </label>
+          <input class="usa-input" id="pb-title" name="pb_title" maxLength={300} value={pb?.pb_title ?? project.pb_ref_title ?? ''} />
+        </div>
+        <CsrfField ctx={ctx} />
+        <button class="usa-button usa-button--outline" type="submit">
+          {t('works.pb.submit')}
         </button>
       </form>
     </div>
