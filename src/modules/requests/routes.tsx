@@ -80,7 +80,7 @@ function StatusTag({ ctx, status, overdue }: { ctx: PageContext; status: Request
 }
 
 function where(ctx: PageContext, r: { address: string | null; neighbourhood_name: string | null; commune_name: string | null }) {
-  return [r.address, r.neighbourhood_name, r.commune_name ? ctx.t('requests.commune', { name: r.commune_name }) : null].filter(Boolean).join(' · ');
+  return [r.address, r.neighbourhood_name, r.commune_name].filter(Boolean).join(' · ');
 }
 
 function RequestTable({ ctx, rows, caption, office }: { ctx: PageContext; rows: RequestView[]; caption: string; office?: boolean }) {

@@ -613,8 +613,12 @@ export async function viewport(db: RqDb, bbox: [number, number, number, number],
 
 /** Roughly how many requests there are (the planner's estimate: free, and close enough to choose a plan). */
 export async function estimatedRows(db: RqDb): Promise<number> {
-  const r = await sql<{ n: number }>`select greatest(reltuples, 0)::float8 as n from pg_class where oid = 'rq_requests'::regclass`.execute(db);
-  return Number(r.rows[0]?.n ?? 0);
+  const r = await sql<{ n: number }>`select reltuples::float8 as n from pg_class where oid = 'rq_requests'::regclass`.execute(db);
+  const n = Number(r.rows[0]?.n ?? -1);
+  if (n >= 0) return n;
+  // Never analysed yet (a fresh demo city, a bulk load): count, but never more than the strategy needs to know.
+  const c = await sql<{ n: number }>`select count(*)::int as n from (select 1 from rq_requests limit 100000) s`.execute(db);
+  return Number(c.rows[0]?.n ?? 0);
 }
 
 /** Every request for the open dataset, without personal data. */

@@ -6,7 +6,7 @@ import { rqDb, saveAttribute, saveService } from './store';
 /** A one-square-commune city around the Obelisco, an office, two categories and an API client. */
 export async function requestsFixture(services: Services) {
   const square = { type: 'Polygon' as const, coordinates: [[[-58.4, -34.62], [-58.36, -34.62], [-58.36, -34.59], [-58.4, -34.59], [-58.4, -34.62]]] };
-  await services.db.insertInto('communes').values({ id: 1, name: '1', population: 1, area_m2: 16e6, geometry: JSON.stringify(square) }).execute();
+  await services.db.insertInto('communes').values({ id: 1, name: 'Comuna 1', population: 1, area_m2: 16e6, geometry: JSON.stringify(square) }).execute();
   const hood = await services.db
     .insertInto('neighbourhoods')
     .values({ slug: 'san-nicolas', name: 'San Nicolás', commune_id: 1, population: 1, area_m2: 16e6, geometry: JSON.stringify(square) })
