@@ -4,13 +4,15 @@
 //     then checking that the database holds exactly as many ballots as were acknowledged (303).
 // BENCH_SECONDS (default 60), BENCH_CONNECTIONS (default 200), BENCH_PG_URL (admin URL, default
 // postgres://postgres@127.0.0.1:5432/postgres); BENCH_SKIP_HTTP=1 runs only the rules,
-// BENCH_SKIP_RULES=1 only the ballots.
+// BENCH_SKIP_RULES=1 only the ballots; BENCH_RATE (default 2000; 0 skips) the offered rate of the
+// second run, BENCH_SKIP_CEILING=1 skips the first.
 import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import autocannon from 'autocannon';
+import { openLoop } from './open-loop';
 import pg from 'pg';
 import { freePort } from '../e2e/support';
 import { parsePb } from '../src/modules/budgeting/domain/pabulib';
@@ -19,6 +21,7 @@ import { greedy, mes } from '../src/modules/budgeting/domain/rules';
 
 const DURATION = Number(process.env.BENCH_SECONDS ?? 60);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 200);
+const RATE = Number(process.env.BENCH_RATE ?? 2000);
 const ADMIN_URL = process.env.BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 
 function timed<T>(fn: () => T): [T, number] {
@@ -117,7 +120,8 @@ async function http() {
       )
     ).rows.map((r) => r.id as number);
     // One resident per request, so every acknowledged ballot is a new row to count afterwards.
-    const residents = Math.min(400_000, Math.max(10_000, DURATION * 4000));
+    // Enough residents that no one votes twice across both runs (the ceiling run reaches ~3,000/s).
+    const residents = Math.min(600_000, Math.max(10_000, DURATION * (4000 + RATE)));
     await pool.query(
       `insert into users (email, name, roles, email_confirmed_at, verified_at, commune_id)
        select 'bench' || g || '@bench.test', 'Bench ' || g, '{}', now(), now(), 1 from generate_series(1, $1) g`,
@@ -158,38 +162,77 @@ async function http() {
     // The same server's /healthz (one trivial query) under the same load: what this machine allows.
     const hz = await autocannon({ url: `${base}/healthz`, duration: Math.min(15, DURATION), connections: CONNECTIONS, pipelining: 1 });
     console.log(`  /healthz for comparison: ${hz.requests.average.toFixed(0)} req/s, p99 ${hz.latency.p99} ms`);
-    console.log(`HTTP ballots on PostgreSQL: ${DURATION}s, ${CONNECTIONS} connections, ${os.cpus().length} cores, ${residents} residents`);
-    const cpu0 = { server: cpuSeconds((_c, pid) => pid === child.pid), pg: cpuSeconds((c) => c.startsWith('postgres')), bench: process.cpuUsage() };
-    const wall0 = performance.now();
-    const r = await autocannon({
-      url: base,
-      duration: DURATION,
-      connections: CONNECTIONS,
-      pipelining: 1,
-      requests: [
-        {
-          method: 'POST',
-          path: `/budgets/${budget}/ballot`,
-          setupRequest: (req: any, context: any) => {
-            const uid = ids[next++ % ids.length];
-            context.uid = uid;
-            return { ...req, headers: { ...req.headers, cookie: `cabildo_sid=bench-${uid}; ${csrfCookie}`, 'content-type': 'application/x-www-form-urlencoded' }, body };
+    // Two runs: as fast as 200 clients can go (each sends its next ballot when the last is answered:
+    // the machine's ceiling, where latency is queueing by construction), then the issue's load,
+    // RATE ballots/s arriving as residents do, over at most 200 connections: the wait a resident sees.
+    const run = async (label: string) => {
+      console.log(`HTTP ballots on PostgreSQL, ${label}: ${DURATION}s, ${CONNECTIONS} connections, ${os.cpus().length} cores, ${residents} residents`);
+      const cpu0 = { server: cpuSeconds((_c, pid) => pid === child.pid), pg: cpuSeconds((c) => c.startsWith('postgres')), bench: process.cpuUsage() };
+      const wall0 = performance.now();
+      const r = await autocannon({
+        url: base,
+        duration: DURATION,
+        connections: CONNECTIONS,
+        pipelining: 1,
+        requests: [
+          {
+            method: 'POST',
+            path: `/budgets/${budget}/ballot`,
+            setupRequest: (req: any, context: any) => {
+              const uid = ids[next++ % ids.length];
+              context.uid = uid;
+              return { ...req, headers: { ...req.headers, cookie: `cabildo_sid=bench-${uid}; ${csrfCookie}`, 'content-type': 'application/x-www-form-urlencoded' }, body };
+            },
+            // pipelining 1: one request in flight per connection, so the context names its resident.
+            onResponse: (status: number, _body: string, context: any) => {
+              if (status === 303) acked.push(context.uid);
+            },
           },
-          // pipelining 1: one request in flight per connection, so the context names its resident.
-          onResponse: (status: number, _body: string, context: any) => {
-            if (status === 303) acked.push(context.uid);
-          },
-        },
-      ],
-    });
-    const acknowledged = (r as any)['3xx'] as number;
-    const wall = (performance.now() - wall0) / 1000;
-    const bench = process.cpuUsage(cpu0.bench);
-    const cpu = {
-      server: cpuSeconds((_c, pid) => pid === child.pid) - cpu0.server,
-      pg: cpuSeconds((c) => c.startsWith('postgres')) - cpu0.pg,
-      bench: (bench.user + bench.system) / 1e6,
+        ],
+      });
+      const acknowledged = (r as any)['3xx'] as number;
+      const wall = (performance.now() - wall0) / 1000;
+      const bench = process.cpuUsage(cpu0.bench);
+      const cpu = {
+        server: cpuSeconds((_c, pid) => pid === child.pid) - cpu0.server,
+        pg: cpuSeconds((c) => c.startsWith('postgres')) - cpu0.pg,
+        bench: (bench.user + bench.system) / 1e6,
+      };
+      console.log(`  sent ${r.requests.total}, acknowledged (303) ${acknowledged}, other ${r.non2xx - acknowledged + r['2xx']}, errors ${r.errors}, timeouts ${r.timeouts}`);
+      console.log(`  ${(acknowledged / DURATION).toFixed(0)} ballots/s   latency p50 ${r.latency.p50} ms  p97.5 ${r.latency.p97_5} ms  p99 ${r.latency.p99} ms  max ${r.latency.max} ms`);
+      // Where the machine's time went: all three share the same cores (PostgreSQL counts every backend,
+      // also other databases' if the server is shared).
+      const per = (x: number) => `${x.toFixed(1)} s (${((x / Math.max(1, acknowledged)) * 1e6).toFixed(0)} µs/ballot)`;
+      console.log(`  CPU over ${wall.toFixed(0)} s: app server ${per(cpu.server)}, PostgreSQL ${per(cpu.pg)}, load generator ${per(cpu.bench)}`);
     };
+    if (process.env.BENCH_SKIP_CEILING !== '1') await run('as fast as the clients go');
+    if (RATE > 0) {
+      console.log(`HTTP ballots on PostgreSQL, ${RATE} ballots/s offered (Poisson arrivals, open loop): ${DURATION}s, at most ${CONNECTIONS} connections`);
+      const cpu0 = { server: cpuSeconds((_c, pid) => pid === child.pid), pg: cpuSeconds((c) => c.startsWith('postgres')), bench: process.cpuUsage() };
+      const uids: number[] = [];
+      const r = await openLoop({
+        url: base,
+        rate: RATE,
+        seconds: DURATION,
+        connections: CONNECTIONS,
+        request: (i) => {
+          const uid = ids[next++ % ids.length];
+          uids[i] = uid;
+          return { method: 'POST', path: `/budgets/${budget}/ballot`, headers: { cookie: `cabildo_sid=bench-${uid}; ${csrfCookie}`, 'content-type': 'application/x-www-form-urlencoded' }, body };
+        },
+        onResponse: (i, status) => {
+          if (status === 303) acked.push(uids[i]);
+        },
+      });
+      const acknowledged = r.statuses[303] ?? 0;
+      const bench = process.cpuUsage(cpu0.bench);
+      const per = (x: number) => `${x.toFixed(1)} s (${((x / Math.max(1, acknowledged)) * 1e6).toFixed(0)} µs/ballot)`;
+      console.log(`  offered ${r.offered}, acknowledged (303) ${acknowledged}, other ${r.completed - acknowledged}, errors ${r.errors}`);
+      console.log(`  ${r.rate.toFixed(0)} ballots/s   latency from the moment each was due: p50 ${r.latency.p50} ms  p97.5 ${r.latency.p97_5} ms  p99 ${r.latency.p99} ms  max ${r.latency.max} ms`);
+      console.log(
+        `  CPU: app server ${per(cpuSeconds((_c, pid) => pid === child.pid) - cpu0.server)}, PostgreSQL ${per(cpuSeconds((c) => c.startsWith('postgres')) - cpu0.pg)}, load generator ${per((bench.user + bench.system) / 1e6)}`,
+      );
+    }
     // Requests in flight when the run stops may still commit: let them finish before counting.
     await new Promise((res) => setTimeout(res, 3000));
     const storedRows = (await pool.query(`select b.user_id, count(l.*) lines from bg_ballots b left join bg_ballot_lines l on l.ballot_id = b.id where b.budget_id = $1 group by b.user_id`, [budget])).rows;
@@ -198,12 +241,6 @@ async function http() {
     const missing = [...ackSet].filter((u) => stored.get(u) !== 3).length;
     const extra = [...stored.keys()].filter((u) => !ackSet.has(u)).length;
     const wrapped = next > ids.length;
-    console.log(`  sent ${r.requests.total}, acknowledged (303) ${acknowledged}, other ${r.non2xx - acknowledged + r['2xx']}, errors ${r.errors}, timeouts ${r.timeouts}`);
-    console.log(`  ${(acknowledged / DURATION).toFixed(0)} ballots/s   latency p50 ${r.latency.p50} ms  p97.5 ${r.latency.p97_5} ms  p99 ${r.latency.p99} ms  max ${r.latency.max} ms`);
-    // Where the machine's time went: all three share the same cores (PostgreSQL counts every backend,
-    // also other databases' if the server is shared).
-    const per = (x: number) => `${x.toFixed(1)} s (${((x / Math.max(1, acknowledged)) * 1e6).toFixed(0)} µs/ballot)`;
-    console.log(`  CPU over ${wall.toFixed(0)} s: app server ${per(cpu.server)}, PostgreSQL ${per(cpu.pg)}, load generator ${per(cpu.bench)}`);
     console.log(`  stored ballots ${stored.size}; acknowledged residents ${ackSet.size}${wrapped ? ' (residents reused)' : ''}: ${missing} acknowledged but not stored with its 3 lines, ${extra} stored but unacknowledged (in flight when the run stopped, at most ${CONNECTIONS})`);
   } finally {
     child.kill('SIGTERM');
