@@ -9,13 +9,12 @@ import helmet from '@fastify/helmet';
 import multipart from '@fastify/multipart';
 import rateLimit from '@fastify/rate-limit';
 import fastifyStatic from '@fastify/static';
-import { render } from 'preact-render-to-string';
 import type { VNode } from 'preact';
 import { Redis } from 'ioredis';
 import { formatters, matchLocale, DEFAULT_LOCALE, type Locale, type Translate, type Formatters } from '../i18n';
 import type { Services } from '../services';
 import type { PageContext, SessionUser } from '../ui/context';
-import { Layout, type LayoutProps } from '../ui/layout';
+import { renderDocument, type LayoutProps } from '../ui/layout';
 import { Assets, uswdsDist, uswdsVersion, leafletDist, leafletVersion } from '../ui/assets';
 import { SESSION_COOKIE, tokenFromHeader, userFromApiToken, userFromSession } from '../auth/session';
 import { HttpError } from './guards';
@@ -157,7 +156,7 @@ export const platformHttp = fp(async function platformHttp(app: FastifyInstance,
     const { status, ...layout } = o as { status?: number } & Omit<LayoutProps, 'ctx' | 'title' | 'children'>;
     (this.request as unknown as { _reply?: FastifyReply })._reply = this;
     const ctx = this.request.pageContext();
-    const html = '<!doctype html>' + render(<Layout ctx={ctx} title={title} {...layout}>{body}</Layout>);
+    const html = renderDocument(ctx, title, body, layout);
     return this.code(status ?? 200).type('text/html; charset=utf-8').header('cache-control', 'no-store').send(html);
   });
 

@@ -1,4 +1,5 @@
-import type { ComponentChildren } from 'preact';
+import type { ComponentChildren, VNode } from 'preact';
+import { render } from 'preact-render-to-string';
 import type { PageContext } from './context';
 import { uswdsVersion, leafletVersion } from './assets';
 
@@ -17,6 +18,11 @@ function withLang(url: string, locale: string): string {
   const u = new URL(url, 'http://x');
   u.searchParams.set('lang', locale);
   return u.pathname + u.search;
+}
+
+/** A whole HTML document: the page's body inside the site's layout (reply.page, and caches of its output). */
+export function renderDocument(ctx: PageContext, title: string, body: VNode, layout: Omit<LayoutProps, 'ctx' | 'title' | 'children'> = {}): string {
+  return '<!doctype html>' + render(<Layout ctx={ctx} title={title} {...layout}>{body}</Layout>);
 }
 
 export function Layout({ ctx, title, children, islands = [], styles = [], breadcrumbs }: LayoutProps) {

@@ -1,8 +1,7 @@
 import zlib from 'node:zlib';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { VNode } from 'preact';
-import { render } from 'preact-render-to-string';
-import { Layout, type LayoutProps } from '../../core/ui/layout';
+import { renderDocument, type LayoutProps } from '../../core/ui/layout';
 import type { PageContext } from '../../core/ui/context';
 
 /**
@@ -137,7 +136,7 @@ export async function cachedPage(
   });
   const { title, body, opts = {} } = await build(ctx);
   const { status = 200, ...layout } = opts;
-  const html = '<!doctype html>' + render(<Layout ctx={ctx} title={title} {...layout}>{body}</Layout>);
+  const html = renderDocument(ctx, title, body, layout);
   if (cacheable && !usedCsrf && status === 200) {
     const e: Entry = { at: Date.now(), html: Buffer.from(html) };
     remember(key, e);
