@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
 import { notFound } from '../http/guards';
-import { CommunesMap } from '../ui/map';
+import { CommunesMap, MapIsland } from '../ui/map';
 import type { PageContext } from '../ui/context';
 import type { MapArea } from '../ui/map';
 
@@ -17,17 +17,9 @@ export function InteractiveCommunesMap(props: {
 }) {
   const { ctx } = props;
   return (
-    <div
-      data-island="map"
-      data-geojson-url={props.geojsonUrl}
-      data-tile-url={ctx.config.tileUrl ?? ''}
-      data-tile-attribution={ctx.config.tileAttribution}
-      data-attribution={ctx.t('geo.map.attribution')}
-      data-label={ctx.t('geo.map.interactive')}
-      data-highlight={props.highlight != null ? String(props.highlight) : undefined}
-    >
+    <MapIsland ctx={ctx} geojsonUrl={props.geojsonUrl} label={ctx.t('geo.map.interactive')} highlight={props.highlight}>
       <CommunesMap ctx={ctx} communes={props.communes} highlight={props.highlight} list={false} />
-    </div>
+    </MapIsland>
   );
 }
 

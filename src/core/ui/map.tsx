@@ -1,3 +1,4 @@
+import type { ComponentChildren } from 'preact';
 import { render } from 'preact-render-to-string';
 import type { PageContext } from './context';
 
@@ -303,5 +304,43 @@ function Legend({ ctx, breaks, values, fmtValue }: { ctx: PageContext; breaks: n
         ))}
       </ul>
     </figure>
+  );
+}
+
+/**
+ * The element the map island (src/core/ui/islands/map.ts) mounts on, around a server-drawn SVG map
+ * that stays when JavaScript, the GeoJSON or the tiles are missing. Pages that use it pass
+ * `{ islands: ['map'], styles: ['leaflet'] }` to reply.page. See src/core/geo/README.md.
+ */
+export function MapIsland(props: {
+  ctx: PageContext;
+  /** Accessible name of the live map. */
+  label: string;
+  /** The base layer; the city's communes by default. */
+  geojsonUrl?: string;
+  /** Points drawn above it (features with title, url, color). */
+  pointsUrl?: string;
+  /** Ids of the latitude and longitude inputs a click fills. */
+  pick?: [string, string];
+  highlight?: number;
+  /** Credit for the base layer; the city's boundaries by default. */
+  attribution?: string;
+  children: ComponentChildren;
+}) {
+  const { ctx } = props;
+  return (
+    <div
+      data-island="map"
+      data-geojson-url={props.geojsonUrl ?? '/api/v1/geo/communes'}
+      data-points-url={props.pointsUrl}
+      data-pick={props.pick?.join(',')}
+      data-tile-url={ctx.config.tileUrl ?? ''}
+      data-tile-attribution={ctx.config.tileAttribution}
+      data-attribution={props.attribution ?? ctx.t('geo.map.attribution')}
+      data-label={props.label}
+      data-highlight={props.highlight != null ? String(props.highlight) : undefined}
+    >
+      {props.children}
+    </div>
   );
 }

@@ -4,7 +4,7 @@ import { HttpError, notFound, requireAdmin, requireRole, requireUser, requireVer
 import { UploadError } from '../../core/files';
 import { GeocoderUnavailable, type GeocodeResult } from '../../core/geo/geocode';
 import { listOffices, officeById } from '../../core/offices/store';
-import { CommunesMap } from '../../core/ui/map';
+import { CommunesMap, MapIsland } from '../../core/ui/map';
 import { CsrfField } from '../../core/ui/layout';
 import { isPhase, phaseRules, PHASES, type Phase } from './domain/phases';
 import { checkBallot, type BallotCheck } from './domain/ballot';
@@ -362,18 +362,10 @@ export async function budgetingRoutes(app: FastifyInstance) {
             </div>
             {err('location')}
             {communes.length > 0 && (
-              <div
-                data-island="map"
-                data-geojson-url="/api/v1/geo/communes"
-                data-pick="f-lat,f-lng"
-                data-tile-url={ctx.config.tileUrl ?? ''}
-                data-tile-attribution={ctx.config.tileAttribution}
-                data-attribution={t('geo.map.attribution')}
-                data-label={t('budgeting.proposal.map.label')}
-              >
+              <MapIsland ctx={ctx} pick={['f-lat', 'f-lng']} label={t('budgeting.proposal.map.label')}>
                 <p class="usa-hint">{t('budgeting.proposal.map.hint')}</p>
                 <CommunesMap ctx={ctx} id="bg-pick-map" communes={communes} link={null} list={false} label={t('budgeting.proposal.map.label')} />
-              </div>
+              </MapIsland>
             )}
             <label class="usa-label" for="f-lat">
               {t('budgeting.proposal.latitude')}

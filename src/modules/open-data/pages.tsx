@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Alert, CsrfField, Pagination } from '../../core/ui/layout';
 import type { PageContext } from '../../core/ui/context';
+import { MapIsland } from '../../core/ui/map';
 import { HttpError, notFound, requireUser } from '../../core/http/guards';
 import {
   odDb,
@@ -452,18 +453,17 @@ export async function pages(app: FastifyInstance) {
         {map && shapes && (
           // The island swaps this SVG for Leaflet: the city's communes (or the file's own shapes)
           // under the resource's points, each with a popup; without JavaScript the SVG stays.
-          <div
-            data-island="map"
-            data-geojson-url={map.hasShapes ? `/datasets/${d.name}/resource/${r.id}/shapes.geojson` : '/api/v1/geo/communes'}
-            data-points-url={map.hasPoints ? `/datasets/${d.name}/resource/${r.id}/points.geojson` : undefined}
-            data-tile-url={ctx.config.tileUrl ?? ''}
-            data-tile-attribution={ctx.config.tileAttribution}
-            data-label={t('open-data.map.title', { name: r.name || r.id })}
+          <MapIsland
+            ctx={ctx}
+            geojsonUrl={map.hasShapes ? `/datasets/${d.name}/resource/${r.id}/shapes.geojson` : undefined}
+            pointsUrl={map.hasPoints ? `/datasets/${d.name}/resource/${r.id}/points.geojson` : undefined}
+            attribution={map.hasShapes ? '' : undefined}
+            label={t('open-data.map.title', { name: r.name || r.id })}
           >
             <div class="city-map">
               <ShapeMap ctx={ctx} title={t('open-data.map.title', { name: r.name || r.id })} shapes={shapes} />
             </div>
-          </div>
+          </MapIsland>
         )}
         {!info && !shapes && <Alert type="info">{t('open-data.preview.none')}</Alert>}
         {info && (

@@ -42,7 +42,7 @@ import {
   type RequestView,
 } from './store';
 import { CityMap } from './views/map';
-import { CommunesMap } from '../../core/ui/map';
+import { CommunesMap, MapIsland } from '../../core/ui/map';
 
 const PAGE_SIZE = 25;
 
@@ -242,19 +242,11 @@ export async function requestsRoutes(app: FastifyInstance) {
           </button>
         </form>
         <h2>{ctx.t('requests.map.title')}</h2>
-        <div
-          data-island="map"
-          data-geojson-url="/api/v1/geo/communes"
-          data-points-url={bounds ? `/api/v1/requests/map.geojson?${mapQuery(query, bounds)}` : undefined}
-          data-tile-url={ctx.config.tileUrl ?? ''}
-          data-tile-attribution={ctx.config.tileAttribution}
-          data-attribution={ctx.t('geo.map.attribution')}
-          data-label={ctx.t('requests.map.interactive')}
-        >
+        <MapIsland ctx={ctx} pointsUrl={bounds ? `/api/v1/requests/map.geojson?${mapQuery(query, bounds)}` : undefined} label={ctx.t('requests.map.interactive')}>
           <div class="city-map">
             <CityMap ctx={ctx} title={ctx.t('requests.map.title')} bounds={bounds} outlines={communes.map((c) => ({ id: c.id, name: c.name, geometry: c.geometry }))} points={points} />
           </div>
-        </div>
+        </MapIsland>
         <h2>{ctx.t('requests.list.count', { n: ctx.fmt.number(total) })}</h2>
         {rows.length ? <RequestTable ctx={ctx} rows={rows} caption={ctx.t('requests.list.caption')} /> : <p>{ctx.t('requests.list.empty')}</p>}
         <Pagination ctx={ctx} page={page} pages={Math.ceil(total / PAGE_SIZE)} href={href} />
@@ -318,19 +310,11 @@ export async function requestsRoutes(app: FastifyInstance) {
             <p class="usa-hint">{ctx.t('requests.new.place_hint')}</p>
             {geocoded && <Alert type="info">{ctx.t('requests.new.geocoded', { label: geocoded })}</Alert>}
             {bounds && (
-              <div
-                data-island="map"
-                data-geojson-url="/api/v1/geo/communes"
-                data-pick="f-lat,f-lng"
-                data-tile-url={ctx.config.tileUrl ?? ''}
-                data-tile-attribution={ctx.config.tileAttribution}
-                data-attribution={ctx.t('geo.map.attribution')}
-                data-label={ctx.t('requests.new.map_label')}
-              >
+              <MapIsland ctx={ctx} pick={['f-lat', 'f-lng']} label={ctx.t('requests.new.map_label')}>
                 <div class="city-map">
                   <CityMap ctx={ctx} title={ctx.t('requests.new.map_title')} desc={ctx.t('requests.new.map_hint')} bounds={bounds} outlines={communes.map((c) => ({ id: c.id, name: c.name, geometry: c.geometry }))} />
                 </div>
-              </div>
+              </MapIsland>
             )}
             <Field name="lat" label={ctx.t('requests.field.lat')} value={v.lat} error={errors.lat} attrs={{ inputmode: 'decimal' }} />
             <Field name="lng" label={ctx.t('requests.field.lng')} value={v.lng} attrs={{ inputmode: 'decimal' }} />

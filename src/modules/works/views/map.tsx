@@ -1,5 +1,6 @@
 import type { ComponentChildren } from 'preact';
 import type { PageContext } from '../../../core/ui/context';
+import { MapIsland } from '../../../core/ui/map';
 
 export interface MapPoint {
   id: number;
@@ -120,17 +121,9 @@ export function pointsBox(points: Array<{ lat: number; lng: number }>): [number,
 export function Interactive({ ctx, pointsUrl, children }: { ctx: PageContext; pointsUrl: string; children: ComponentChildren }) {
   if (!ctx.config.tileUrl) return <>{children}</>;
   return (
-    <div
-      data-island="map"
-      data-geojson-url="/api/v1/geo/communes"
-      data-points-url={pointsUrl}
-      data-tile-url={ctx.config.tileUrl}
-      data-tile-attribution={ctx.config.tileAttribution}
-      data-attribution={ctx.t('geo.map.attribution')}
-      data-label={ctx.t('works.map.interactive')}
-    >
+    <MapIsland ctx={ctx} pointsUrl={pointsUrl} label={ctx.t('works.map.interactive')}>
       {children}
-    </div>
+    </MapIsland>
   );
 }
 
