@@ -2,52 +2,24 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import iconv from 'iconv-lite';
 import ExcelJS from 'exceljs';
-import { Portal } from 'ckanapi';
-import { createTestApp, createOffice, createUser, type TestContext } from '../../core/testing/harness';
-import { createApiToken } from '../../core/auth/session';
-import { manifest } from './manifest';
-import { odDb, upsertTheme } from './store';
+import type { TestContext } from '../../core/testing/harness';
+import { ckanFixture, rejects, type CkanClient, type CkanErr } from './testing';
+import { odDb } from './store';
 
 let t: TestContext;
 let base: string;
-type Client = InstanceType<typeof Portal>;
+type Client = CkanClient;
 let anon: Client;
 let editor: Client;
 let outsider: Client;
 let officeSlug: string;
 
-interface CkanErr {
-  __type: string;
-  message?: string;
-  [k: string]: unknown;
-}
-
-async function rejects(p: Promise<unknown>, type: string): Promise<CkanErr> {
-  try {
-    await p;
-  } catch (err) {
-    const e = err as CkanErr;
-    assert.equal(e.__type, type, JSON.stringify(e));
-    return e;
-  }
-  assert.fail(`expected a ${type}`);
-}
-
 before(async () => {
-  t = await createTestApp({ modules: [manifest] });
-  base = await t.app.listen({ port: 0, host: '127.0.0.1' });
-  const office = await createOffice(t.services, { slug: 'ministerio-de-salud', name: 'Ministerio de Salud' });
-  const other = await createOffice(t.services, { slug: 'legislatura', name: 'Legislatura' });
-  officeSlug = office.slug;
-  const member = await createUser(t.services, { roles: ['official'], officeIds: [office.id] });
-  const stranger = await createUser(t.services, { roles: ['official'], officeIds: [other.id] });
-  const db = odDb(t.services);
-  await upsertTheme(db, { name: 'salud', title: 'Salud' });
-  await upsertTheme(db, { name: 'movilidad', title: 'Movilidad' });
-  anon = new Portal(base);
-  editor = anon.withToken((await createApiToken(t.services.db, member.id, 'test')).token);
-  // The same client with the token as a Bearer header: both forms are accepted.
-  outsider = anon.withToken(`Bearer ${(await createApiToken(t.services.db, stranger.id, 'test')).token}`);
+  ({ t, base, anon, editor, outsider, officeSlug } = await ckanFixture({
+    office: ['ministerio-de-salud', 'Ministerio de Salud'],
+    otherOffice: ['legislatura', 'Legislatura'],
+    themes: [['salud', 'Salud'], ['movilidad', 'Movilidad']],
+  }));
 });
 
 after(async () => {

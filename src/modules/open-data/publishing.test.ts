@@ -1,38 +1,18 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { Portal } from 'ckanapi';
-import { createTestApp, createOffice, createUser, TestClient, type TestContext } from '../../core/testing/harness';
-import { createApiToken } from '../../core/auth/session';
-import { manifest } from './manifest';
-import { odDb, upsertTheme, findDataset, datastoreInfo } from './store';
+import { TestClient, type TestContext } from '../../core/testing/harness';
+import { ckanFixture, rejects, type CkanClient } from './testing';
+import { odDb, findDataset, datastoreInfo } from './store';
 import { loadSettings, LOAD_JOB } from './publishing';
 
 let t: TestContext;
-let base: string;
-type Client = InstanceType<typeof Portal>;
+type Client = CkanClient;
 let anon: Client;
 let editor: Client;
 let outsider: Client;
 let officeSlug: string;
 let memberId: number;
 let strangerId: number;
-
-interface CkanErr {
-  __type: string;
-  message?: string;
-  [k: string]: unknown;
-}
-
-async function rejects(p: Promise<unknown>, type: string): Promise<CkanErr> {
-  try {
-    await p;
-  } catch (err) {
-    const e = err as CkanErr;
-    assert.equal(e.__type, type, JSON.stringify(e));
-    return e;
-  }
-  assert.fail(`expected a ${type}`);
-}
 
 /** A multipart upload as a browser sends the resource form (CSRF token in the URL). */
 async function uploadForm(client: TestClient, dataset: string, filename: string, body: string, name = filename) {
@@ -49,21 +29,11 @@ async function uploadForm(client: TestClient, dataset: string, filename: string,
 }
 
 before(async () => {
-  t = await createTestApp({ modules: [manifest] });
-  base = await t.app.listen({ port: 0, host: '127.0.0.1' });
-  const office = await createOffice(t.services, { slug: 'secretaria-de-transporte', name: 'Secretaría de Transporte' });
-  const other = await createOffice(t.services, { slug: 'consejo-de-la-magistratura', name: 'Consejo de la Magistratura' });
-  officeSlug = office.slug;
-  const member = await createUser(t.services, { roles: ['official'], officeIds: [office.id] });
-  const stranger = await createUser(t.services, { roles: ['official'], officeIds: [other.id] });
-  memberId = member.id;
-  strangerId = stranger.id;
-  const db = odDb(t.services);
-  await upsertTheme(db, { name: 'movilidad', title: 'Movilidad' });
-  await upsertTheme(db, { name: 'ambiente', title: 'Ambiente' });
-  anon = new Portal(base);
-  editor = anon.withToken((await createApiToken(t.services.db, member.id, 'test')).token);
-  outsider = anon.withToken(`Bearer ${(await createApiToken(t.services.db, stranger.id, 'test')).token}`);
+  ({ t, anon, editor, outsider, officeSlug, memberId, strangerId } = await ckanFixture({
+    office: ['secretaria-de-transporte', 'Secretaría de Transporte'],
+    otherOffice: ['consejo-de-la-magistratura', 'Consejo de la Magistratura'],
+    themes: [['movilidad', 'Movilidad'], ['ambiente', 'Ambiente']],
+  }));
   await editor.action.package_create({ name: 'ciclovias', title: 'Ciclovías', notes: 'Red de ciclovías protegidas.', owner_org: officeSlug, groups: [{ name: 'movilidad' }], tags: [{ name: 'bicicletas' }] });
   await editor.action.package_create({ name: 'estaciones-ecobici', title: 'Estaciones de Ecobici', notes: 'Estaciones de bicicletas públicas.', owner_org: officeSlug, groups: [{ name: 'movilidad' }], tags: [{ name: 'bicicletas' }], resources: [{ url: 'https://example.org/e.csv', format: 'csv' }, { url: 'https://example.org/e.geojson', format: 'GeoJSON' }] });
 });

@@ -1,0 +1,55 @@
+// What the CKAN API tests share: a portal with two offices (one the tests publish for, one that may
+// not), two themes, and ckanapi clients anonymous, as a member (raw token) and as an outsider
+// (token as a Bearer header: both forms are accepted).
+import assert from 'node:assert/strict';
+import { Portal } from 'ckanapi';
+import { createTestApp, createOffice, createUser, type TestContext } from '../../core/testing/harness';
+import { createApiToken } from '../../core/auth/session';
+import { manifest } from './manifest';
+import { odDb, upsertTheme } from './store';
+
+export type CkanClient = InstanceType<typeof Portal>;
+
+export interface CkanFixture {
+  t: TestContext;
+  base: string;
+  anon: CkanClient;
+  editor: CkanClient;
+  outsider: CkanClient;
+  officeSlug: string;
+  memberId: number;
+  strangerId: number;
+}
+
+export async function ckanFixture(opts: { office: [string, string]; otherOffice: [string, string]; themes: Array<[string, string]> }): Promise<CkanFixture> {
+  const t = await createTestApp({ modules: [manifest] });
+  const base = await t.app.listen({ port: 0, host: '127.0.0.1' });
+  const office = await createOffice(t.services, { slug: opts.office[0], name: opts.office[1] });
+  const other = await createOffice(t.services, { slug: opts.otherOffice[0], name: opts.otherOffice[1] });
+  const member = await createUser(t.services, { roles: ['official'], officeIds: [office.id] });
+  const stranger = await createUser(t.services, { roles: ['official'], officeIds: [other.id] });
+  const db = odDb(t.services);
+  for (const [name, title] of opts.themes) await upsertTheme(db, { name, title });
+  const anon = new Portal(base);
+  const editor = anon.withToken((await createApiToken(t.services.db, member.id, 'test')).token);
+  const outsider = anon.withToken(`Bearer ${(await createApiToken(t.services.db, stranger.id, 'test')).token}`);
+  return { t, base, anon, editor, outsider, officeSlug: office.slug, memberId: member.id, strangerId: stranger.id };
+}
+
+export interface CkanErr {
+  __type: string;
+  message?: string;
+  [k: string]: unknown;
+}
+
+/** Awaits a ckanapi call that must fail with CKAN's error of that __type; returns the error. */
+export async function rejects(p: Promise<unknown>, type: string): Promise<CkanErr> {
+  try {
+    await p;
+  } catch (err) {
+    const e = err as CkanErr;
+    assert.equal(e.__type, type, JSON.stringify(e));
+    return e;
+  }
+  assert.fail(`expected a ${type}`);
+}
