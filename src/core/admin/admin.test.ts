@@ -220,10 +220,22 @@ test('offices: create, duplicate slug is a message, edit, members add and remove
   assert.match(nobody.body, /No hay ninguna cuenta con ese correo/);
   const page = await admin.get(`/admin/offices/${office.id}`);
   assert.match(page.body, /Miembro@Test\.Cabildo/);
+  // A member is an editor until named the office's administrator (who approves what it publishes).
+  const role = async () => (await t.services.db.selectFrom('office_members').select('role').where('office_id', '=', office.id).where('user_id', '=', member.id).executeTakeFirstOrThrow()).role;
+  assert.equal(await role(), 'editor');
+  assert.equal((await admin.post(`/admin/offices/${office.id}/members/${member.id}/role`, { role: 'owner' })).statusCode, 400);
+  assert.equal((await admin.post(`/admin/offices/${office.id}/members/${member.id}/role`, { role: 'admin' })).statusCode, 303);
+  assert.equal(await role(), 'admin');
+  const { userById } = await import('../auth/session');
+  assert.deepEqual((await userById(t.services.db, member.id))?.officeAdminIds, [office.id], 'the session user knows the offices it manages');
+  assert.match((await admin.get(`/admin/offices/${office.id}`)).body, /<option value="admin" selected>/);
   assert.equal((await admin.post(`/admin/offices/${office.id}/members/${member.id}/remove`, {})).statusCode, 303);
   assert.equal(await t.services.db.selectFrom('office_members').select('user_id').where('office_id', '=', office.id).executeTakeFirst(), undefined);
   const actions = (await t.services.db.selectFrom('audit_log').select('action').where('subject_type', '=', 'office').where('subject_id', '=', String(office.id)).orderBy('id').execute()).map((r) => r.action);
-  assert.deepEqual(actions, ['office.create', 'office.update', 'office.member.add', 'office.member.remove']);
+  assert.deepEqual(actions, ['office.create', 'office.update', 'office.member.add', 'office.member.role', 'office.member.remove']);
+  // Added straight as an administrator.
+  assert.equal((await admin.post(`/admin/offices/${office.id}/members`, { member_email: 'miembro@test.cabildo', role: 'admin' })).statusCode, 303);
+  assert.equal(await role(), 'admin');
 });
 
 test('organisations: create, edit, representatives, all audited', async () => {

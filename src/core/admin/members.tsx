@@ -1,4 +1,5 @@
-import { CsrfField, Field } from '../ui/layout';
+import { CsrfField, Field, SelectField } from '../ui/layout';
+import type { OfficeRole } from '../db/schema';
 import type { PageContext } from '../ui/context';
 
 export interface Member {
@@ -7,10 +8,17 @@ export interface Member {
   name: string;
   roles: string[];
   created_at: Date;
+  /** Offices only: what the member may do for the office. */
+  role?: OfficeRole;
 }
 
-/** Members of an office or representatives of an organisation: list, remove, add by email. */
-export function MembersSection(props: { ctx: PageContext; base: string; members: Member[]; error?: string; email?: string; heading: string; showOfficialHint?: boolean }) {
+const OFFICE_ROLES: OfficeRole[] = ['editor', 'admin'];
+
+/**
+ * Members of an office or representatives of an organisation: list, remove, add by email; for an
+ * office (`roles`), each member's role too: editor, or administrator who approves what it publishes.
+ */
+export function MembersSection(props: { ctx: PageContext; base: string; members: Member[]; error?: string; email?: string; heading: string; showOfficialHint?: boolean; roles?: boolean }) {
   const { ctx, base, members } = props;
   const { t, fmt } = ctx;
   return (
@@ -25,6 +33,7 @@ export function MembersSection(props: { ctx: PageContext; base: string; members:
             <tr>
               <th scope="col">{t('admin.users.email')}</th>
               <th scope="col">{t('admin.users.name')}</th>
+              {props.roles && <th scope="col">{t('admin.members.role')}</th>}
               <th scope="col">{t('admin.members.since')}</th>
               <th scope="col">{t('admin.members.actions')}</th>
             </tr>
@@ -42,6 +51,26 @@ export function MembersSection(props: { ctx: PageContext; base: string; members:
                   )}
                 </th>
                 <td>{m.name}</td>
+                {props.roles && (
+                  <td>
+                    <form method="post" action={`${base}/members/${m.user_id}/role`} class="city-inline-form">
+                      <CsrfField ctx={ctx} />
+                      <label class="usa-sr-only" for={`role-${m.user_id}`}>
+                        {t('admin.members.roleOf', { email: m.email })}
+                      </label>
+                      <select class="usa-select" id={`role-${m.user_id}`} name="role">
+                        {OFFICE_ROLES.map((r) => (
+                          <option key={r} value={r} selected={m.role === r}>
+                            {t(`admin.members.role.${r}`)}
+                          </option>
+                        ))}
+                      </select>
+                      <button class="usa-button usa-button--outline" type="submit">
+                        {t('admin.members.roleSave')}
+                      </button>
+                    </form>
+                  </td>
+                )}
                 <td>{fmt.date(m.created_at)}</td>
                 <td>
                   <form method="post" action={`${base}/members/${m.user_id}/remove`}>
@@ -59,6 +88,7 @@ export function MembersSection(props: { ctx: PageContext; base: string; members:
       <form method="post" action={`${base}/members`} class="usa-form">
         <CsrfField ctx={ctx} />
         <Field name="member_email" label={t('admin.members.addEmail')} type="email" value={props.email} error={props.error} required autocomplete="off" />
+        {props.roles && <SelectField name="role" label={t('admin.members.role')} value="editor" options={OFFICE_ROLES.map((r) => ({ value: r, label: t(`admin.members.role.${r}`) }))} />}
         <button class="usa-button" type="submit">
           {t('admin.members.add')}
         </button>

@@ -1,8 +1,8 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { sql } from 'kysely';
-import { requireAdmin, notFound } from '../http/guards';
+import { requireAdmin, notFound, HttpError } from '../http/guards';
 import type { Db } from '../db';
-import type { OfficeKind } from '../db/schema';
+import type { OfficeKind, OfficeRole } from '../db/schema';
 import { CsrfField, Field } from '../ui/layout';
 import type { PageContext } from '../ui/context';
 import type { Translate } from '../i18n';
@@ -146,7 +146,7 @@ async function members(db: Db, officeId: number): Promise<Member[]> {
   return db
     .selectFrom('office_members as m')
     .innerJoin('users as u', 'u.id', 'm.user_id')
-    .select(['m.user_id', 'u.email', 'u.name', 'u.roles', 'm.created_at'])
+    .select(['m.user_id', 'u.email', 'u.name', 'u.roles', 'm.created_at', 'm.role'])
     .where('m.office_id', '=', officeId)
     .orderBy('u.email')
     .execute();
@@ -290,7 +290,7 @@ export async function officeAdminRoutes(app: FastifyInstance) {
             {t('common.save')}
           </button>
         </form>
-        <MembersSection ctx={ctx} base={`/admin/offices/${id}`} members={list} error={state.memberError} email={state.memberEmail} heading={t('admin.offices.members')} showOfficialHint />
+        <MembersSection ctx={ctx} base={`/admin/offices/${id}`} members={list} error={state.memberError} email={state.memberEmail} heading={t('admin.offices.members')} showOfficialHint roles />
       </AdminPage>,
       { status: state.status ?? 200, breadcrumbs: [adminCrumb(ctx), { href: '/admin/offices', label: t('admin.offices.title') }, { label: office.name }] },
     );
@@ -339,16 +339,39 @@ export async function officeAdminRoutes(app: FastifyInstance) {
     if (!(await officeById(db, id))) throw notFound();
     const email = field(request.body, 'member_email');
     if (!email) return showOffice(request, reply, id, { memberError: request.t('admin.form.required'), status: 400 });
+    // Absent (an older form, a script): an editor; anything else but the two roles is a mistake.
+    const rawRole = field(request.body, 'role');
+    const role = rawRole ? officeRole(rawRole) : 'editor';
+    if (!role) return showOffice(request, reply, id, { memberError: request.t('admin.members.badRole'), memberEmail: email, status: 400 });
     const user = await db.selectFrom('users').select(['id', 'email']).where(sql<boolean>`lower(email) = lower(${email})`).executeTakeFirst();
     if (!user) return showOffice(request, reply, id, { memberError: request.t('admin.members.noSuchUser'), memberEmail: email, status: 400 });
     const added = await db.transaction().execute(async (trx) => {
-      const res = await trx.insertInto('office_members').values({ office_id: id, user_id: user.id }).onConflict((oc) => oc.doNothing()).returning('user_id').executeTakeFirst();
+      const res = await trx.insertInto('office_members').values({ office_id: id, user_id: user.id, role }).onConflict((oc) => oc.doNothing()).returning('user_id').executeTakeFirst();
       if (!res) return false;
-      await audit.record(request.actor(), { action: 'office.member.add', subjectType: 'office', subjectId: id, officeId: id, details: { user_id: user.id, email: user.email } }, trx);
+      await audit.record(request.actor(), { action: 'office.member.add', subjectType: 'office', subjectId: id, officeId: id, details: { user_id: user.id, email: user.email, role } }, trx);
       return true;
     });
     if (!added) return showOffice(request, reply, id, { memberError: request.t('admin.members.already'), memberEmail: email, status: 400 });
     return reply.redirect(`/admin/offices/${id}?done=memberAdded`, 303);
+  });
+
+  app.post<{ Params: { id: string; userId: string } }>('/admin/offices/:id/members/:userId/role', { preHandler: requireAdmin, schema: { hide: true } }, async (request, reply) => {
+    const id = intId(request.params.id);
+    const userId = intId(request.params.userId);
+    if (!id || !userId) throw notFound();
+    const role = officeRole((request.body as Record<string, unknown> | undefined)?.role);
+    if (!role) throw new HttpError(400, 'Unknown role', 'admin.members.badRole');
+    const changed = await db.transaction().execute(async (trx) => {
+      const before = await trx.selectFrom('office_members').select('role').where('office_id', '=', id).where('user_id', '=', userId).forUpdate().executeTakeFirst();
+      if (!before) return false;
+      if (before.role !== role) {
+        await trx.updateTable('office_members').set({ role }).where('office_id', '=', id).where('user_id', '=', userId).execute();
+        await audit.record(request.actor(), { action: 'office.member.role', subjectType: 'office', subjectId: id, officeId: id, details: { user_id: userId, from: before.role, to: role } }, trx);
+      }
+      return true;
+    });
+    if (!changed) throw notFound();
+    return reply.redirect(`/admin/offices/${id}?done=memberRole`, 303);
   });
 
   app.post<{ Params: { id: string; userId: string } }>('/admin/offices/:id/members/:userId/remove', { preHandler: requireAdmin, schema: { hide: true } }, async (request, reply) => {
@@ -365,6 +388,10 @@ export async function officeAdminRoutes(app: FastifyInstance) {
     if (!removed) throw notFound();
     return reply.redirect(`/admin/offices/${id}?done=memberRemoved`, 303);
   });
+}
+
+function officeRole(v: unknown): OfficeRole | null {
+  return v === 'editor' || v === 'admin' ? v : null;
 }
 
 function toValues(o: NonNullable<Awaited<ReturnType<typeof officeById>>>): OfficeValues {

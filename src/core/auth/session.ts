@@ -42,6 +42,7 @@ function userQuery(db: Db) {
       'users.commune_id',
       'users.email_confirmed_at',
       sql<number[]>`coalesce((select array_agg(office_id order by office_id) from office_members om where om.user_id = users.id), '{}')`.as('office_ids'),
+      sql<number[]>`coalesce((select array_agg(office_id order by office_id) from office_members om where om.user_id = users.id and om.role = 'admin'), '{}')`.as('office_admin_ids'),
     ])
     .where('users.disabled_at', 'is', null);
 }
@@ -57,6 +58,7 @@ function toSessionUser(r: NonNullable<UserRow>): SessionUser {
     verified: r.verified_at != null,
     communeId: r.commune_id,
     officeIds: (r.office_ids ?? []).map(Number),
+    officeAdminIds: (r.office_admin_ids ?? []).map(Number),
     emailConfirmed: r.email_confirmed_at != null,
   };
 }

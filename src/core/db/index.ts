@@ -5,6 +5,7 @@ import pg from 'pg';
 import type { PGlite } from '@electric-sql/pglite';
 import type { CoreTables } from './schema';
 import * as core0001 from './migrations/0001_core';
+import * as core0002 from './migrations/0002_office_roles';
 
 export type Engine = 'pglite' | 'postgres';
 export type Db = Kysely<CoreTables>;
@@ -76,7 +77,7 @@ export interface MigrationSet {
   migrations: Record<string, Migration>;
 }
 
-export const coreMigrations: MigrationSet = { name: 'core', migrations: { '0001_core': core0001 } };
+export const coreMigrations: MigrationSet = { name: 'core', migrations: { '0001_core': core0001, '0002_office_roles': core0002 } };
 
 class StaticProvider implements MigrationProvider {
   constructor(private readonly migrations: Record<string, Migration>) {}

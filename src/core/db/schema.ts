@@ -61,9 +61,13 @@ export interface OfficesTable {
   created_at: Generated<Date>;
 }
 
+export type OfficeRole = 'editor' | 'admin';
+
 export interface OfficeMembersTable {
   office_id: number;
   user_id: number;
+  /** editor: works for the office; admin: also approves what the office publishes. */
+  role: ColumnType<OfficeRole, OfficeRole | undefined, OfficeRole>;
   created_at: Generated<Date>;
 }
 

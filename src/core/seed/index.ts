@@ -24,6 +24,8 @@ export const DEMO_ACCOUNTS: ReadonlyArray<{
   verifiedCommune?: number;
   emailConfirmed: boolean;
   offices?: string[];
+  /** Their role in those offices: the demo official manages them (approves what they publish). */
+  officeRole?: 'editor' | 'admin';
 }> = [
   { email: 'admin@demo.cabildo.test', name: 'Administración (demo)', roles: ['admin'], emailConfirmed: true },
   {
@@ -31,6 +33,7 @@ export const DEMO_ACCOUNTS: ReadonlyArray<{
     name: 'Funcionaria (demo)',
     roles: ['official'],
     emailConfirmed: true,
+    officeRole: 'admin',
     offices: [
       'transporte-y-obras-publicas',
       'ministerio-de-espacio-publico-e-higiene-urbana',
@@ -199,7 +202,7 @@ export async function seedCore(services: Services, log: (m: string) => void, dir
         if (ids.length) {
           await trx
             .insertInto('office_members')
-            .values(ids.map((o) => ({ office_id: o.id, user_id: user.id })))
+            .values(ids.map((o) => ({ office_id: o.id, user_id: user.id, role: a.officeRole ?? 'editor' })))
             .onConflict((oc) => oc.columns(['office_id', 'user_id']).doNothing())
             .execute();
         }

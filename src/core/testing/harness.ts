@@ -112,7 +112,7 @@ let userCounter = 0;
 /** Creates an account directly in the database (no sign-up flow). */
 export async function createUser(
   services: Services,
-  opts: { email?: string; roles?: Role[]; verified?: boolean; communeId?: number | null; officeIds?: number[]; passwordHash?: string | null; name?: string } = {},
+  opts: { email?: string; roles?: Role[]; verified?: boolean; communeId?: number | null; officeIds?: number[]; officeAdminIds?: number[]; passwordHash?: string | null; name?: string } = {},
 ) {
   const email = opts.email ?? `user${++userCounter}.${crypto.randomBytes(3).toString('hex')}@test.cabildo`;
   const user = await services.db
@@ -129,7 +129,7 @@ export async function createUser(
     .returningAll()
     .executeTakeFirstOrThrow();
   for (const officeId of opts.officeIds ?? []) {
-    await services.db.insertInto('office_members').values({ office_id: officeId, user_id: user.id }).execute();
+    await services.db.insertInto('office_members').values({ office_id: officeId, user_id: user.id, role: opts.officeAdminIds?.includes(officeId) ? 'admin' : 'editor' }).execute();
   }
   return user;
 }

@@ -12,6 +12,8 @@ export interface SessionUser {
   communeId: number | null;
   /** Offices the user is a member of: an official acts only for these. */
   officeIds: number[];
+  /** Of those, the offices the user administers (approves what the office publishes). */
+  officeAdminIds: number[];
   emailConfirmed: boolean;
 }
 
