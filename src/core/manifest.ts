@@ -38,6 +38,8 @@ export interface ModuleManifest {
   /** Loads this module's part of the demo city. Runs after core's seed. */
   seed?: (services: Services, ctx: SeedContext) => Promise<void>;
   jobs?: Record<string, JobHandler>;
+  /** Jobs of `jobs` the worker queues on its own: at start-up, then every `everyMinutes`. */
+  schedules?: Array<{ job: string; everyMinutes: number }>;
   /** Subcommands of `cabildo`: `cabildo <name> …`. */
   cli?: Record<string, CliCommand>;
 }

@@ -77,6 +77,7 @@ export async function createServices(config: Config, opts: ServicesOptions): Pro
     },
     services,
   );
+  for (const s of registry.schedules()) jobs.schedule(s.job, s.everyMinutes * 60_000);
   return services;
 }
 

@@ -22,6 +22,8 @@ export class JobQueue {
   private readonly workerId = `${os.hostname()}:${process.pid}:${Math.random().toString(36).slice(2, 8)}`;
   private handlers: Record<string, JobHandler> = {};
   private services?: Services;
+  /** Recurring jobs: kind → how often, and when it is next due in this process. */
+  private readonly schedules = new Map<string, { everyMs: number; dueAt: number }>();
 
   constructor(
     private readonly db: Kysely<CoreTables>,
@@ -95,6 +97,38 @@ export class JobQueue {
     return r;
   }
 
+  /**
+   * Runs a job every `everyMs` while the worker runs (first at start-up): a module's data kept up
+   * to date elsewhere, such as the open-data catalogue of what the modules publish.
+   */
+  schedule(kind: string, everyMs: number): void {
+    if (!this.handlers[kind]) throw new Error(`No job handler for "${kind}"`);
+    this.schedules.set(kind, { everyMs, dueAt: 0 });
+  }
+
+  /**
+   * Queues a job unless one of that kind is already waiting or running, in one statement, so
+   * several processes with the same schedule do not pile up copies. Returns the id, or null.
+   */
+  async enqueueIfIdle(kind: string, payload: Record<string, unknown> = {}): Promise<number | null> {
+    if (!this.handlers[kind]) throw new Error(`No job handler for "${kind}"`);
+    const res = await sql<{ id: number }>`
+      insert into jobs (kind, payload, log)
+      select ${kind}, ${JSON.stringify(payload)}::jsonb, '[]'::jsonb
+      where not exists (select 1 from jobs where kind = ${kind} and status in ('queued', 'running'))
+      returning id`.execute(this.db);
+    return res.rows[0]?.id ?? null;
+  }
+
+  private async enqueueDue(): Promise<void> {
+    const now = Date.now();
+    for (const [kind, s] of this.schedules) {
+      if (s.dueAt > now) continue;
+      s.dueAt = now + s.everyMs;
+      await this.enqueueIfIdle(kind);
+    }
+  }
+
   start(intervalMs = 1000): void {
     if (this.timer) return;
     let ticks = 0;
@@ -104,6 +138,7 @@ export class JobQueue {
       // About once a minute, look for jobs orphaned by a process that died.
       const recover = ticks++ % Math.max(1, Math.round(60_000 / intervalMs)) === 0 ? this.recoverStale() : Promise.resolve();
       recover
+        .then(() => this.enqueueDue())
         .then(() => this.drain(10))
         .catch((err) => this.log?.error({ err }, 'job worker failed'))
         .finally(() => (this.running = false));

@@ -144,3 +144,22 @@ test('jobs left running by a stopped process are queued again, or failed after t
   assert.equal((await status(retry)).status, 'done');
   await t.services.db.deleteFrom('jobs').where('id', '=', alive).execute();
 });
+
+test('a scheduled job is queued when the worker starts, never twice while one waits or runs', async () => {
+  let runs = 0;
+  t.services.jobs.register({ 'test.sync': async () => void (runs += 1) }, t.services);
+  t.services.jobs.schedule('test.sync', 60 * 60_000);
+  const queued = () => t.services.db.selectFrom('jobs').select(['id', 'status']).where('kind', '=', 'test.sync').execute();
+  const first = await t.services.jobs.enqueueIfIdle('test.sync');
+  assert.ok(first);
+  assert.equal(await t.services.jobs.enqueueIfIdle('test.sync'), null, 'one is already waiting');
+  assert.equal((await queued()).length, 1);
+  await t.services.jobs.drain();
+  assert.equal(runs, 1);
+  // The worker's first tick queues the scheduled job (it is due at start-up) and runs it.
+  t.services.jobs.start(20);
+  for (let i = 0; i < 200 && runs < 2; i++) await new Promise((r) => setTimeout(r, 20));
+  t.services.jobs.stop();
+  assert.equal(runs, 2);
+  assert.deepEqual((await queued()).map((j) => j.status), ['done', 'done']);
+});

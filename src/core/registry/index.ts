@@ -55,6 +55,10 @@ export class Registry {
     return Object.assign({}, ...this.ready.map((m) => m.jobs ?? {}));
   }
 
+  schedules(): Array<{ job: string; everyMinutes: number }> {
+    return this.ready.flatMap((m) => m.schedules ?? []);
+  }
+
   cliCommands(): Record<string, CliCommand> {
     return Object.assign({}, ...this.ready.map((m) => m.cli ?? {}));
   }
