@@ -3,6 +3,7 @@ import type { ModuleManifest } from '../../core/manifest';
 import { messages } from './messages';
 import * as m0001 from './migrations/0001_requests';
 import * as m0002 from './migrations/0002_service_revision';
+import * as m0003 from './migrations/0003_guest_ratings';
 import { requestsRoutes } from './routes';
 import { requestsApi } from './api';
 import { requestsDatasets } from './datasets';
@@ -17,7 +18,7 @@ export const manifest: ModuleManifest = {
   descriptionKey: 'requests.description',
   status: 'ready',
   messages,
-  migrations: { '0001_requests': m0001, '0002_service_revision': m0002 },
+  migrations: { '0001_requests': m0001, '0002_service_revision': m0002, '0003_guest_ratings': m0003 },
   routes: requestsRoutes,
   api: requestsApi,
   islands: { 'requests-locate': fileURLToPath(new URL('./islands/locate.ts', import.meta.url)) },

@@ -101,7 +101,7 @@ test('an Open311 client posts form-encoded with attribute[code] and reads XML ba
     first_name: 'Ana',
     last_name: 'Pérez',
   });
-  assert.equal(res.statusCode, 201, res.body);
+  assert.equal(res.statusCode, 200, res.body);
   const doc = xml.parse(res.body).service_requests.request[0];
   const id = String(doc.service_request_id);
   assert.match(id, /^\d+$/);
@@ -129,7 +129,7 @@ test('an Open311 client posts form-encoded with attribute[code] and reads XML ba
   assert.equal(tok.json()[0].service_request_id, id);
 
   const jsonPost = await post('/open311/v2/requests.json', { api_key: f.token, service_code: 'bache', lat: String(f.inside.lat), long: String(f.inside.lng) });
-  assert.equal(jsonPost.statusCode, 201);
+  assert.equal(jsonPost.statusCode, 200);
   check(validPostResponse, jsonPost.json());
   assert.equal(jsonPost.json()[0].account_id, String(f.client.id));
 });
@@ -139,7 +139,8 @@ test('bad input gets an Open311 error list with the spec status, and nothing is 
   const base = { api_key: f.token, service_code: 'alumbrado', lat: String(f.inside.lat), long: String(f.inside.lng), 'attribute[estado]': 'apagada' };
   const cases: Array<[Record<string, string>, number, RegExp]> = [
     [{ ...base, api_key: 'cab_wrong' }, 403, /api_key/],
-    [{ ...base, api_key: '' }, 400, /api_key/],
+    // GeoReport v2: "403 - api_key was not provided or is invalid".
+    [{ ...base, api_key: '' }, 403, /api_key/],
     [{ ...base, service_code: 'nope' }, 404, /service_code/],
     [{ ...base, lat: '-34.9', long: '-58.9' }, 400, /outside/],
     [{ ...base, lat: 'north' }, 400, /lat/],
@@ -162,6 +163,12 @@ test('bad input gets an Open311 error list with the spec status, and nothing is 
   assert.equal(await countRequests(), before);
   assert.equal((await t.app.inject('/open311/v2/requests/999999.json')).statusCode, 404);
   assert.equal((await t.app.inject('/open311/v2/requests.json?start_date=yesterday')).statusCode, 400);
+  // Unknown jurisdiction: 404 everywhere but GET requests, where the spec's swagger gives 401.
+  assert.equal((await t.app.inject('/open311/v2/services.json?jurisdiction_id=elsewhere.example')).statusCode, 404);
+  const j = await t.app.inject('/open311/v2/requests.json?jurisdiction_id=elsewhere.example');
+  assert.equal(j.statusCode, 401);
+  check(validErrors, j.json());
+  assert.equal(j.json()[0].code, 401);
   assert.equal((await t.app.inject('/open311/v2/nothing-here.json')).json()[0].code, 404);
 });
 
@@ -198,6 +205,40 @@ test('GET requests filters and pages; updates reach apps through servicerequestu
   assert.ok(updx.service_request_updates.request_update.length >= 1);
 });
 
+test('GET requests: service_request_id overrides every other argument; status may be repeated or comma-separated', async () => {
+  const { rqDb, setStatus } = await import('./store');
+  const db = rqDb(t.services);
+  const file = async () => {
+    const res = await post('/open311/v2/requests.json', { api_key: f.token, service_code: 'alumbrado', lat: String(f.inside.lat), long: String(f.inside.lng), 'attribute[estado]': 'apagada' });
+    assert.equal(res.statusCode, 200, res.body);
+    return { id: Number(res.json()[0].service_request_id) };
+  };
+  const one = await file();
+  const two = await file();
+  await db.transaction().execute((trx) => setStatus(trx, two.id, 'not_solvable', 'No corresponde.', null));
+  // An old closed request, outside the default 90-day window.
+  await db.updateTable('rq_requests').set({ requested_at: new Date('2020-01-02T12:00:00Z') }).where('id', '=', two.id).execute();
+  const ids = `${one.id},${two.id}`;
+  const overridden = await t.app.inject(`/open311/v2/requests.json?service_request_id=${ids}&status=open&service_code=bache&start_date=2099-01-01T00:00:00Z&page=5&page_size=1`);
+  assert.equal(overridden.statusCode, 200);
+  check(validRequests, overridden.json());
+  assert.deepEqual(overridden.json().map((r: { service_request_id: string }) => r.service_request_id).sort(), [String(one.id), String(two.id)].sort());
+  const ox = xml.parse((await t.app.inject(`/open311/v2/requests.xml?service_request_id=${ids}&status=closed`)).body).service_requests.request;
+  assert.equal(ox.length, 2);
+
+  const window = 'start_date=2019-01-01T00:00:00Z';
+  const open = (await t.app.inject(`/open311/v2/requests.json?${window}&status=open`)).json();
+  const closed = (await t.app.inject(`/open311/v2/requests.json?${window}&status=closed`)).json();
+  assert.ok(open.length > 0 && closed.length > 0);
+  const both = await t.app.inject(`/open311/v2/requests.json?${window}&status=open&status=closed`);
+  assert.equal(both.statusCode, 200);
+  check(validRequests, both.json());
+  assert.equal(both.json().length, open.length + closed.length, 'status declared twice: both');
+  const comma = (await t.app.inject(`/open311/v2/requests.json?${window}&status=open,closed`)).json();
+  assert.equal(comma.length, open.length + closed.length, 'comma-separated: both');
+  assert.equal((await t.app.inject(`/open311/v2/requests.json?status=open&status=pending`)).statusCode, 400);
+});
+
 function multipart(fields: Record<string, string>, files: Array<{ name: string; filename: string; data: Buffer }>) {
   const boundary = '----o311' + Math.random().toString(16).slice(2);
   const parts: Buffer[] = [];
@@ -222,7 +263,7 @@ test('apps may send photos as multipart; a photo too large or not an image is re
 
   const png = await sharp({ create: { width: 64, height: 48, channels: 3, background: '#c00' } }).png().toBuffer();
   const ok = await t.app.inject({ method: 'POST', url: '/open311/v2/requests.json', ...multipart(fields, [{ name: 'media', filename: 'bache.png', data: png }]) });
-  assert.equal(ok.statusCode, 201, ok.body);
+  assert.equal(ok.statusCode, 200, ok.body);
   const r = (await t.app.inject(`/open311/v2/requests/${ok.json()[0].service_request_id}.json`)).json()[0];
   assert.match(r.media_url, /\/requests\/photos\/[a-f0-9]{32}$/);
   assert.equal((await t.app.inject(new URL(r.media_url).pathname)).headers['content-type'], 'image/jpeg');

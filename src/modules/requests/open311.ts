@@ -53,8 +53,13 @@ function str(v: unknown): string | undefined {
   return s === '' ? undefined : s;
 }
 
-/** ids and codes from a comma-separated filter. */
-const list = (v: unknown) => (str(v) ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+/** ids, codes and statuses from a filter given comma-separated, repeated (`status=open&status=closed`), or both. */
+const list = (v: unknown) =>
+  ([] as unknown[])
+    .concat(v ?? [])
+    .flatMap((x) => String(x).split(','))
+    .map((s) => s.trim())
+    .filter(Boolean);
 
 export function jurisdictionOf(services: Services): string {
   return new URL(services.config.baseUrl).hostname;
@@ -83,9 +88,10 @@ export async function open311(app: FastifyInstance) {
   });
 
   const jurisdiction = jurisdictionOf(services);
-  function checkJurisdiction(q: Record<string, unknown>) {
+  /** The spec's code for an unknown jurisdiction is 404, except on GET requests where its swagger says 401. */
+  function checkJurisdiction(q: Record<string, unknown>, status = 404) {
     const j = str(q.jurisdiction_id);
-    if (j && j !== jurisdiction) throw Open311Error.of(404, `jurisdiction_id "${j}" not found (this endpoint serves "${jurisdiction}")`);
+    if (j && j !== jurisdiction) throw Open311Error.of(status, `jurisdiction_id "${j}" not found (this endpoint serves "${jurisdiction}")`);
   }
 
   for (const format of ['json', 'xml'] as const) {
@@ -164,8 +170,9 @@ export async function open311(app: FastifyInstance) {
           }
         }
         checkJurisdiction(body);
+        // GeoReport v2: "403 - api_key was not provided or is invalid".
         const apiKey = str(body.api_key);
-        if (!apiKey) throw Open311Error.of(400, 'api_key is required');
+        if (!apiKey) throw Open311Error.of(403, 'api_key was not provided');
         const client = await userFromApiToken(services.db, apiKey);
         if (!client) throw Open311Error.of(403, 'Invalid api_key');
 
@@ -194,7 +201,8 @@ export async function open311(app: FastifyInstance) {
           });
           const out: Record<string, string> = { service_request_id: String(created.id), token: created.token, service_notice: created.serviceNotice };
           if (ownReport) out.account_id = String(client.id);
-          return send(reply, format, [out], { service_requests: { request: [out] } }, 201);
+          // The spec's (and its swagger's) success code for POST requests is 200, which some clients check.
+          return send(reply, format, [out], { service_requests: { request: [out] } }, 200);
         } catch (err) {
           if (err instanceof FilingError) {
             const status = Math.max(...err.problems.map((p) => p.status));
@@ -207,26 +215,33 @@ export async function open311(app: FastifyInstance) {
 
     app.get(`/v2/requests.${format}`, async (request, reply) => {
       const q = request.query as Record<string, unknown>;
-      checkJurisdiction(q);
+      checkJurisdiction(q, 401);
       const ids = list(q.service_request_id);
       if (ids.some((i) => !/^\d{1,9}$/.test(i))) throw Open311Error.of(400, 'service_request_id must be a comma-separated list of ids');
-      let from = parseDateFilter(q.start_date);
-      const to = parseDateFilter(q.end_date);
-      if (from === 'invalid' || to === 'invalid') throw Open311Error.of(400, 'start_date and end_date must be ISO 8601 date-times');
-      // The spec's default window: the last 90 days unless dates or ids are given.
-      if (!ids.length && !from && !to) from = new Date(Date.now() - 90 * 86400_000);
-      const statusFilter = list(q.status);
-      if (statusFilter.some((s) => s !== 'open' && s !== 'closed')) throw Open311Error.of(400, 'status must be open or closed');
-      const statuses: RequestStatus[] = [];
-      if (statusFilter.includes('open')) statuses.push('submitted', 'acknowledged', 'in_progress');
-      if (statusFilter.includes('closed')) statuses.push('solved', 'not_solvable', 'merged');
-      const page = Math.max(1, Number(str(q.page) ?? 1) || 1);
-      const pageSize = Math.min(1000, Math.max(1, Number(str(q.page_size) ?? 100) || 100));
-      const rows = await listRequests(
-        db,
-        { ids: ids.map(Number), serviceCodes: list(q.service_code), statuses, from: from ?? undefined, to: to ?? undefined, includeMerged: true },
-        { limit: pageSize, offset: (page - 1) * pageSize },
-      );
+      if (ids.length > 1000) throw Open311Error.of(400, 'At most 1000 service_request_id at once');
+      let rows: RequestView[];
+      if (ids.length) {
+        // The spec: service_request_id "overrides all other arguments" (dates, status, service_code, paging).
+        rows = await listRequests(db, { ids: ids.map(Number), includeMerged: true, sort: 'oldest' }, { limit: ids.length, offset: 0 });
+      } else {
+        let from = parseDateFilter(q.start_date);
+        const to = parseDateFilter(q.end_date);
+        if (from === 'invalid' || to === 'invalid') throw Open311Error.of(400, 'start_date and end_date must be ISO 8601 date-times');
+        // The spec's default window: the last 90 days unless dates are given.
+        if (!from && !to) from = new Date(Date.now() - 90 * 86400_000);
+        const statusFilter = list(q.status);
+        if (statusFilter.some((s) => s !== 'open' && s !== 'closed')) throw Open311Error.of(400, 'status must be open or closed');
+        const statuses: RequestStatus[] = [];
+        if (statusFilter.includes('open')) statuses.push('submitted', 'acknowledged', 'in_progress');
+        if (statusFilter.includes('closed')) statuses.push('solved', 'not_solvable', 'merged');
+        const page = Math.max(1, Number(str(q.page) ?? 1) || 1);
+        const pageSize = Math.min(1000, Math.max(1, Number(str(q.page_size) ?? 100) || 100));
+        rows = await listRequests(
+          db,
+          { serviceCodes: list(q.service_code), statuses, from: from ?? undefined, to: to ?? undefined, includeMerged: true },
+          { limit: pageSize, offset: (page - 1) * pageSize },
+        );
+      }
       const out = await toOpen311(rows, str(q.extensions) === 'true');
       return send(reply, format, out, { service_requests: { request: out } });
     });

@@ -37,6 +37,7 @@ import {
   deleteAttribute,
   placeRequest,
   serviceCatalogue,
+  ratingSignatureValid,
   type RequestFilters,
   type RqDb,
   type RequestView,
@@ -83,6 +84,31 @@ function where(ctx: PageContext, r: { address: string | null; neighbourhood_name
   return [r.address, r.neighbourhood_name, r.commune_name].filter(Boolean).join(' · ');
 }
 
+/**
+ * Who filed: the responsible office always sees the name and e-mail (account, or what the Open311
+ * app sent); the public sees the name unless the resident asked to be anonymous, never the e-mail.
+ */
+function AuthorOf({ ctx, r, office }: { ctx: PageContext; r: RequestView; office: boolean }) {
+  const name = r.author_account_name || r.author_name || null;
+  const email = r.author_account_email ?? r.author_email;
+  if (office) {
+    return (
+      <>
+        {name ?? ctx.t('requests.resident')}
+        {email && (
+          <>
+            {' · '}
+            <a href={`mailto:${email}`}>{email}</a>
+          </>
+        )}
+        {r.anonymous && ` (${ctx.t('requests.anonymous_to_public')})`}
+      </>
+    );
+  }
+  if (r.anonymous) return <>{ctx.t('requests.anonymous')}</>;
+  return <>{name ?? ctx.t('requests.resident')}</>;
+}
+
 function RequestTable({ ctx, rows, caption, office }: { ctx: PageContext; rows: RequestView[]; caption: string; office?: boolean }) {
   return (
     <table class="usa-table usa-table--borderless usa-table--stacked width-full">
@@ -121,13 +147,18 @@ function RequestTable({ ctx, rows, caption, office }: { ctx: PageContext; rows: 
   );
 }
 
-function Select({ name, label, value, options, empty }: { name: string; label: string; value?: string; options: Array<[string, string]>; empty?: string }) {
+function Select({ name, label, value, options, empty, error }: { name: string; label: string; value?: string; options: Array<[string, string]>; empty?: string; error?: string }) {
   return (
-    <div class="usa-form-group">
+    <div class={`usa-form-group${error ? ' usa-form-group--error' : ''}`}>
       <label class="usa-label" for={`f-${name}`}>
         {label}
       </label>
-      <select class="usa-select" id={`f-${name}`} name={name}>
+      {error && (
+        <span class="usa-error-message" id={`f-${name}-error`} role="alert">
+          {error}
+        </span>
+      )}
+      <select class={`usa-select${error ? ' usa-input--error' : ''}`} id={`f-${name}`} name={name} aria-describedby={error ? `f-${name}-error` : undefined}>
         {empty !== undefined && <option value="">{empty}</option>}
         {options.map(([v, l]) => (
           <option key={v} value={v} selected={v === value}>
@@ -168,8 +199,10 @@ export async function requestsRoutes(app: FastifyInstance) {
     else if (isStatus(query.status)) f.statuses = [query.status];
     f.communeId = int(query.commune);
     f.neighbourhoodId = int(query.neighbourhood);
-    const from = query.from ? new Date(query.from) : undefined;
-    const to = query.to ? new Date(`${query.to}T23:59:59-03:00`) : undefined;
+    // Days are the city's days (UTC−3, no DST), as on the map API: a report at 22:30 local time belongs to that day.
+    const day = (d: string | undefined) => (d && /^\d{4}-\d{2}-\d{2}$/.test(d) ? d : undefined);
+    const from = day(query.from) ? new Date(`${query.from}T00:00:00-03:00`) : undefined;
+    const to = day(query.to) ? new Date(`${query.to}T23:59:59.999-03:00`) : undefined;
     if (from && !Number.isNaN(from.getTime())) f.from = from;
     if (to && !Number.isNaN(to.getTime())) f.to = to;
     f.sort = query.sort === 'upvotes' ? 'upvotes' : query.sort === 'oldest' ? 'oldest' : query.sort === 'overdue' ? 'overdue' : 'newest';
@@ -760,6 +793,8 @@ export async function requestsRoutes(app: FastifyInstance) {
               <th scope="col">{ctx.t('requests.status.open')}</th>
               <th scope="col">{ctx.t('requests.overdue')}</th>
               <th scope="col">{ctx.t('requests.stats.count')}</th>
+              <th scope="col">{ctx.t('requests.stats.median')}</th>
+              <th scope="col">{ctx.t('requests.stats.rating')}</th>
             </tr>
           </thead>
           <tbody>
@@ -769,6 +804,8 @@ export async function requestsRoutes(app: FastifyInstance) {
                 <td>{x.open}</td>
                 <td>{x.overdue}</td>
                 <td>{x.total}</td>
+                <td>{days(x.median_days)}</td>
+                <td>{num(x.rating)}</td>
               </tr>
             ))}
           </tbody>
@@ -849,7 +886,7 @@ export async function requestsRoutes(app: FastifyInstance) {
           <Field name="description" label={ctx.t('requests.field.description')} value={v.description} multiline />
           <Field name="group_name" label={ctx.t('requests.admin.group')} value={v.group_name} />
           <Field name="keywords" label={ctx.t('requests.admin.keywords')} value={v.keywords} />
-          <Select name="office_id" label={ctx.t('requests.field.office')} value={v.office_id} options={offices.map((o) => [String(o.id), o.name])} empty="—" />
+          <Select name="office_id" label={ctx.t('requests.field.office')} value={v.office_id} options={offices.map((o) => [String(o.id), o.name])} empty="—" error={errors.office_id} />
           <Field name="target_days" type="number" label={ctx.t('requests.admin.target')} value={v.target_days} error={errors.target_days} required />
           <div class="usa-checkbox">
             <input class="usa-checkbox__input" id="f-active" type="checkbox" name="active" value="1" checked={v.active === '1'} />
@@ -918,8 +955,10 @@ export async function requestsRoutes(app: FastifyInstance) {
     if (!Number.isInteger(target) || target < 1 || target > 365) errors.target_days = ctx.t('requests.admin.error.target');
     const clash = code ? await serviceByCode(db, code) : undefined;
     if (clash && clash.id !== id) errors.code = ctx.t('requests.admin.error.code_taken');
+    // An office that does not exist (a stale form, a crafted post) would fail the foreign key: say so at the field.
+    const officeId = b.office_id?.trim() ? int(b.office_id.trim()) ?? -1 : null;
+    if (officeId != null && !(await services.db.selectFrom('offices').select('id').where('id', '=', officeId).executeTakeFirst())) errors.office_id = ctx.t('requests.admin.error.office');
     if (Object.keys(errors).length) return serviceForm(request, reply, id, errors, b);
-    const officeId = int(b.office_id) ?? null;
     const savedId = await db.transaction().execute(async (trx: RqDb) => {
       const sid = await saveService(
         trx,
@@ -995,6 +1034,11 @@ export async function requestsRoutes(app: FastifyInstance) {
       attributesOf(db, r.service_id),
     ]);
     const isAuthor = !!user && user.id === r.author_id;
+    const closedAnswered = r.status === 'solved' || r.status === 'not_solvable';
+    // The author an Open311 app named by e-mail rates through the signed link of the closing e-mail.
+    const guestKey = q(request).rating;
+    const guestRater = r.author_id == null && closedAnswered && ratingSignatureValid(services.secret, r, guestKey);
+    const mayRate = (isAuthor && closedAnswered) || guestRater;
     const en = ctx.locale === 'en';
     const services_ = member ? await listServices(db) : [];
     const offices = member ? await services.db.selectFrom('offices').select(['id', 'name']).orderBy('name').execute() : [];
@@ -1024,7 +1068,9 @@ export async function requestsRoutes(app: FastifyInstance) {
           <dt>{ctx.t('requests.field.office')}</dt>
           <dd>{r.office_name ?? '—'}</dd>
           <dt>{ctx.t('requests.field.author')}</dt>
-          <dd>{r.anonymous && !member ? ctx.t('requests.anonymous') : member ? r.author_name ?? r.author_email ?? ctx.t('requests.resident') : ctx.t('requests.resident')}</dd>
+          <dd>
+            <AuthorOf ctx={ctx} r={r} office={member} />
+          </dd>
           <dt>{ctx.t('requests.field.upvotes')}</dt>
           <dd>{ctx.fmt.number(r.upvotes)}</dd>
         </dl>
@@ -1081,7 +1127,7 @@ export async function requestsRoutes(app: FastifyInstance) {
             </li>
           ))}
         </ol>
-        {(rating || (isAuthor && (r.status === 'solved' || r.status === 'not_solvable'))) && (
+        {(rating || mayRate) && (
           <section aria-labelledby="rq-rating">
             <h2 id="rq-rating">{ctx.t('requests.rating.title')}</h2>
             {rating && (
@@ -1089,9 +1135,10 @@ export async function requestsRoutes(app: FastifyInstance) {
                 {ctx.t('requests.rating.value', { score: rating.score })} {rating.comment}
               </p>
             )}
-            {isAuthor && (r.status === 'solved' || r.status === 'not_solvable') && (
+            {mayRate && (
               <form method="post" action={`/requests/${r.id}/rate`} class="usa-form">
                 <CsrfField ctx={ctx} />
+                {guestRater && <input type="hidden" name="rating" value={guestKey} />}
                 <fieldset class="usa-fieldset">
                   <legend class="usa-legend">{ctx.t('requests.rating.question')}</legend>
                   {[1, 2, 3, 4, 5].map((n) => (
@@ -1109,6 +1156,20 @@ export async function requestsRoutes(app: FastifyInstance) {
                 </button>
               </form>
             )}
+          </section>
+        )}
+        {member && !isOpen(r.status) && (
+          <section aria-labelledby="rq-office">
+            <h2 id="rq-office">{ctx.t('requests.actions.title')}</h2>
+            <p>{ctx.t('requests.actions.closed_hint')}</p>
+            <form method="post" action={`/requests/${r.id}/action`} class="usa-form usa-form--large">
+              <CsrfField ctx={ctx} />
+              <input type="hidden" name="action" value="note" />
+              <Field name="text" label={ctx.t('requests.actions.note')} multiline required />
+              <button class="usa-button" type="submit">
+                {ctx.t('requests.actions.submit')}
+              </button>
+            </form>
           </section>
         )}
         {member && isOpen(r.status) && (
@@ -1175,19 +1236,24 @@ export async function requestsRoutes(app: FastifyInstance) {
     return reply.redirect(`/requests/${r.id}`, 303);
   });
 
-  app.post('/requests/:id/rate', { preHandler: requireUser }, async (request, reply) => {
+  app.post('/requests/:id/rate', async (request, reply) => {
     const id = int((request.params as { id: string }).id);
     const r = id ? await getRequest(db, id) : undefined;
     if (!r) throw notFound();
-    if (r.author_id !== request.user!.id) throw new HttpError(403, 'Only the author rates the answer', 'error.403.title');
-    if (r.status !== 'solved' && r.status !== 'not_solvable') throw new HttpError(400, 'The request is not closed yet', 'requests.error.not_closed');
     const b = request.body as Record<string, string>;
+    // Either the signed-in author, or the e-mail-only author of an Open311 report holding the signed link.
+    const guest = r.author_id == null && ratingSignatureValid(services.secret, r, b.rating);
+    if (!guest) {
+      if (!request.user) throw new HttpError(401, 'Sign-in required', 'auth.signin.required');
+      if (r.author_id !== request.user.id) throw new HttpError(403, 'Only the author rates the answer', 'error.403.title');
+    }
+    if (r.status !== 'solved' && r.status !== 'not_solvable') throw new HttpError(400, 'The request is not closed yet', 'requests.error.not_closed');
     const score = Number(b.score);
     if (!Number.isInteger(score) || score < 1 || score > 5) throw new HttpError(400, 'Score must be 1 to 5', 'requests.error.score');
     const comment = (b.comment ?? '').trim().slice(0, 2000);
     await db.transaction().execute(async (trx: RqDb) => {
-      await rate(trx, r.id, request.user!.id, score, comment);
-      await audit(services, trx, request.actor(), 'request.rate', r.id, r.office_id, { score });
+      await rate(trx, r.id, guest ? null : request.user!.id, score, comment);
+      await audit(services, trx, request.actor(), 'request.rate', r.id, r.office_id, { score, via: guest ? 'signed_link' : 'account' });
     });
     return reply.redirect(`/requests/${r.id}?done=1`, 303);
   });
@@ -1205,6 +1271,9 @@ export async function requestsRoutes(app: FastifyInstance) {
     await db.transaction().execute(async (trx: RqDb) => {
       // Re-read under lock: two officials acting at once must not both close the request.
       const cur = await trx.selectFrom('rq_requests').select(['status']).where('id', '=', r.id).forUpdate().executeTakeFirstOrThrow();
+      // Closed is final (solved, not solvable, merged): only internal notes may still be added
+      // (the office's own follow-up); anything the resident would see or that changes the request is refused.
+      if (!isOpen(cur.status) && action !== 'note') throw new HttpError(409, 'The request is closed; closed is final', 'requests.error.closed');
       if (action === 'answer' || action === 'note') {
         if (!text) throw new HttpError(400, 'Write the text', 'requests.error.text_required');
         await addUpdate(trx, { requestId: r.id, kind: action, public: action === 'answer', text, authorId: uid });
@@ -1214,6 +1283,8 @@ export async function requestsRoutes(app: FastifyInstance) {
         const target = int(b.target);
         const t = target && target !== r.id ? await trx.selectFrom('rq_requests').select(['id', 'status', 'office_id']).where('id', '=', target).executeTakeFirst() : undefined;
         if (!t || !isOpen(t.status)) throw new HttpError(400, 'Choose another open request to merge into', 'requests.error.merge_target');
+        // Merging changes the target too (upvotes, followers, timeline): the official must act for its office as well.
+        assertOfficeMember(request, t.office_id);
         const err = checkTransition(cur.status, 'merged', '');
         if (err) throw new HttpError(400, `Cannot merge: ${err}`, `requests.error.transition.${err}`);
         await merge(trx, r.id, t.id, uid);
@@ -1238,7 +1309,7 @@ export async function requestsRoutes(app: FastifyInstance) {
         const err = checkTransition(cur.status, action, text);
         if (err) throw new HttpError(400, `Cannot change status: ${err}`, `requests.error.transition.${err}`);
         await setStatus(trx, r.id, action, text, uid);
-        await notifyFollowers(services, trx, r.id, { statusKey: `requests.status.${action}`, text });
+        await notifyFollowers(services, trx, r.id, { statusKey: `requests.status.${action}`, text, closed: !isOpen(action) });
         await audit(services, trx, actor, `request.status`, r.id, r.office_id, { from: cur.status, to: action });
       } else {
         throw new HttpError(400, 'Unknown action', 'requests.error.action');

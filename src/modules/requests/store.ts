@@ -258,8 +258,13 @@ function requestQuery(db: RqDb) {
     .leftJoin('offices as o', 'o.id', 'r.office_id')
     .leftJoin('communes as c', 'c.id', 'r.commune_id')
     .leftJoin('neighbourhoods as n', 'n.id', 'r.neighbourhood_id')
+    // Web and API-token reports keep the author as an account: its name and e-mail are who filed
+    // (the office always sees them; the public sees the name unless the report is anonymous).
+    .leftJoin('users as au', 'au.id', 'r.author_id')
     .selectAll('r')
     .select([
+      'au.name as author_account_name',
+      'au.email as author_account_email',
       's.code as service_code',
       's.name as service_name',
       's.name_en as service_name_en',
@@ -397,7 +402,8 @@ export async function upvote(trx: RqDb, requestId: number, userId: number): Prom
   return true;
 }
 
-export async function rate(trx: RqDb, requestId: number, userId: number, score: number, comment: string) {
+/** `userId` null: the author an Open311 app named by e-mail, through the signed link. */
+export async function rate(trx: RqDb, requestId: number, userId: number | null, score: number, comment: string) {
   await trx
     .insertInto('rq_ratings')
     .values({ request_id: requestId, user_id: userId, score, comment })
@@ -437,8 +443,15 @@ export async function merge(trx: RqDb, duplicateId: number, targetId: number, au
   await addUpdate(trx, { requestId: targetId, kind: 'merge', public: true, text: `#${duplicateId}`, authorId });
 }
 
+/** Moves a request to another category (and office); its due date follows the new category's target, counted from filing. */
 export async function reassign(trx: RqDb, requestId: number, to: { serviceId: number; officeId: number | null }, authorId: number | null, text: string) {
-  await trx.updateTable('rq_requests').set({ service_id: to.serviceId, office_id: to.officeId }).where('id', '=', requestId).execute();
+  const s = await trx.selectFrom('rq_services').select('target_days').where('id', '=', to.serviceId).executeTakeFirstOrThrow();
+  const r = await trx.selectFrom('rq_requests').select('requested_at').where('id', '=', requestId).executeTakeFirstOrThrow();
+  await trx
+    .updateTable('rq_requests')
+    .set({ service_id: to.serviceId, office_id: to.officeId, expected_at: expectedAt(r.requested_at, s.target_days) })
+    .where('id', '=', requestId)
+    .execute();
   await addUpdate(trx, { requestId, kind: 'reassign', public: true, text, authorId });
 }
 
@@ -451,28 +464,47 @@ export async function placeRequest(trx: RqDb, requestId: number, p: { lat: numbe
     .execute();
 }
 
+/**
+ * The key of the rating link e-mailed to an author without an account (an Open311 app's e-mail):
+ * whoever holds the e-mail may rate, without signing in. Keyed by the instance secret and the
+ * request's own random token, so it cannot be guessed from the id.
+ */
+export function ratingSignature(secret: string, requestId: number, token: string): string {
+  return crypto.createHmac('sha256', secret).update(`requests.rate:${requestId}:${token}`).digest('base64url');
+}
+
+export function ratingSignatureValid(secret: string, r: { id: number; token: string }, sig: string | undefined): boolean {
+  if (!sig) return false;
+  const want = Buffer.from(ratingSignature(secret, r.id, r.token));
+  const got = Buffer.from(sig);
+  return got.length === want.length && crypto.timingSafeEqual(got, want);
+}
+
 /** Who hears about a change: the author (account or Open311 e-mail) and every follower, each in their language. */
-export async function recipientsOf(trx: RqDb, requestId: number): Promise<Array<{ email: string; locale: string }>> {
-  const rows = await sql<{ email: string; locale: string }>`
-    select u.email, u.locale from rq_followers f join users u on u.id = f.user_id where f.request_id = ${requestId} and u.disabled_at is null
-    union
-    select r.author_email as email, 'es-AR' as locale from rq_requests r where r.id = ${requestId} and r.author_id is null and r.author_email is not null
+export async function recipientsOf(trx: RqDb, requestId: number): Promise<Array<{ email: string; locale: string; guest: boolean }>> {
+  // `guest`: the author an Open311 app named by e-mail only (no account here).
+  const rows = await sql<{ email: string; locale: string; guest: boolean }>`
+    select r.author_email as email, 'es-AR' as locale, true as guest from rq_requests r where r.id = ${requestId} and r.author_id is null and r.author_email is not null
+    union all
+    select u.email, u.locale, false as guest from rq_followers f join users u on u.id = f.user_id where f.request_id = ${requestId} and u.disabled_at is null
   `.execute(trx);
   const seen = new Set<string>();
   return rows.rows.filter((r) => !seen.has(r.email.toLowerCase()) && seen.add(r.email.toLowerCase()));
 }
 
-export async function notifyFollowers(services: Services, trx: RqDb, requestId: number, what: { statusKey?: string; text?: string }) {
-  const r = await trx.selectFrom('rq_requests').select(['id']).where('id', '=', requestId).executeTakeFirstOrThrow();
+export async function notifyFollowers(services: Services, trx: RqDb, requestId: number, what: { statusKey?: string; text?: string; closed?: boolean }) {
+  const r = await trx.selectFrom('rq_requests').select(['id', 'token']).where('id', '=', requestId).executeTakeFirstOrThrow();
   const url = `${services.config.baseUrl}/requests/${r.id}`;
   for (const to of await recipientsOf(trx, requestId)) {
     const t = services.i18n.translator(to.locale === 'en' ? 'en' : 'es-AR');
     const status = what.statusKey ? t(what.statusKey) : '';
+    // Closed as solved or not solvable: an author without an account rates through a signed link.
+    const rateLine = what.closed && to.guest ? t('requests.mail.rate', { url: `${url}?rating=${ratingSignature(services.secret, r.id, r.token)}` }) : '';
     await services.mail.enqueue(
       {
         to: to.email,
         subject: t('requests.mail.subject', { id: r.id, status: status || t('requests.mail.answer') }),
-        text: [t('requests.mail.body', { id: r.id, status: status || t('requests.mail.answer') }), what.text ?? '', url].filter(Boolean).join('\n\n'),
+        text: [t('requests.mail.body', { id: r.id, status: status || t('requests.mail.answer') }), what.text ?? '', url, rateLine].filter(Boolean).join('\n\n'),
       },
       core(trx),
     );
@@ -503,6 +535,8 @@ export async function dashboard(db: RqDb, officeIds: number[] | null) {
     db
       .selectFrom('rq_requests')
       .innerJoin('rq_services as s', 's.id', 'rq_requests.service_id')
+      // One rating per request at most, so the join adds no rows; and it keeps ratings in the office's scope.
+      .leftJoin('rq_ratings as g', 'g.request_id', 'rq_requests.id')
       .select([
         's.name',
         's.name_en',
@@ -510,7 +544,8 @@ export async function dashboard(db: RqDb, officeIds: number[] | null) {
         sql<number>`count(*) filter (where status in ('submitted','acknowledged','in_progress') and expected_at < now())`.as('overdue'),
         sql<number>`count(*)`.as('total'),
         sql<number | null>`percentile_cont(0.5) within group (order by extract(epoch from closed_at - requested_at) / 86400) filter (where status in ('solved','not_solvable'))`.as('median_days'),
-        sql<number | null>`(select avg(g.score) from rq_ratings g join rq_requests r2 on r2.id = g.request_id where r2.service_id = s.id)`.as('rating'),
+        sql<number | null>`avg(g.score)`.as('rating'),
+        sql<number>`count(g.score)`.as('ratings'),
       ])
       .groupBy(['s.id', 's.name', 's.name_en'])
       .orderBy('total', 'desc'),
@@ -518,20 +553,27 @@ export async function dashboard(db: RqDb, officeIds: number[] | null) {
   const byCommune = await scope(
     db
       .selectFrom('rq_requests')
+      .leftJoin('rq_ratings as g', 'g.request_id', 'rq_requests.id')
       .select([
         'commune_id',
         sql<number>`count(*) filter (where status in ('submitted','acknowledged','in_progress'))`.as('open'),
         sql<number>`count(*) filter (where status in ('submitted','acknowledged','in_progress') and expected_at < now())`.as('overdue'),
         sql<number>`count(*)`.as('total'),
+        sql<number | null>`percentile_cont(0.5) within group (order by extract(epoch from closed_at - requested_at) / 86400) filter (where status in ('solved','not_solvable'))`.as('median_days'),
+        sql<number | null>`avg(g.score)`.as('rating'),
+        sql<number>`count(g.score)`.as('ratings'),
       ])
       .groupBy('commune_id')
       .orderBy('commune_id'),
   ).execute();
-  return { totals, ratings, byService, byCommune } as {
+  // count() is bigint and avg() numeric: strings on PostgreSQL. The page and tests read numbers.
+  const nums = <T extends Record<string, unknown>>(row: T): T =>
+    Object.fromEntries(Object.entries(row).map(([k, v]) => [k, typeof v === 'string' && k !== 'name' && k !== 'name_en' ? Number(v) : v])) as T;
+  return { totals: nums(totals), ratings: nums(ratings), byService: byService.map(nums), byCommune: byCommune.map(nums) } as {
     totals: { open: number; overdue: number; closed: number; median_days: number | null; within_target: number | null };
     ratings: { n: number; avg: number | null };
-    byService: Array<{ name: string; name_en: string | null; open: number; overdue: number; total: number; median_days: number | null; rating: number | null }>;
-    byCommune: Array<{ commune_id: number | null; open: number; overdue: number; total: number }>;
+    byService: Array<{ name: string; name_en: string | null; open: number; overdue: number; total: number; median_days: number | null; rating: number | null; ratings: number }>;
+    byCommune: Array<{ commune_id: number | null; open: number; overdue: number; total: number; median_days: number | null; rating: number | null; ratings: number }>;
   };
 }
 

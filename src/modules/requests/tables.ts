@@ -99,7 +99,8 @@ export interface RqFollowersTable {
 
 export interface RqRatingsTable {
   request_id: number;
-  user_id: number;
+  /** Null: an Open311 author without an account, through the signed link (migration 0003). */
+  user_id: number | null;
   score: number;
   comment: ColumnType<string, string | undefined, string>;
   at: Generated<Date>;
