@@ -4,7 +4,16 @@ import { readBaObrasCsv, FileError } from './domain/csv';
 import { fromOc4idsPackage, Oc4idsError } from './domain/oc4ids';
 import { importProjects, summaryLine, type ImportSummary } from './store';
 
-export class ImportError extends Error {}
+export class ImportError extends Error {
+  constructor(
+    message: string,
+    /** For the pages: `works.importError.<code>` with these params (the CLI prints the message). */
+    readonly code?: string,
+    readonly params: Record<string, string | number> = {},
+  ) {
+    super(message);
+  }
+}
 
 /** Two imports racing on the same new ids: the loser's transaction rolls back whole. */
 function concurrent(err: unknown): boolean {
@@ -20,13 +29,13 @@ export async function importFile(services: Services, buf: Buffer, name: string, 
     try {
       pkg = JSON.parse(buf.toString('utf8'));
     } catch (err) {
-      throw new ImportError(`not valid JSON: ${(err as Error).message}`);
+      throw new ImportError(`not valid JSON: ${(err as Error).message}`, 'json', { detail: (err as Error).message });
     }
     try {
       summary = await importProjects(services, fromOc4idsPackage(pkg), { actorId: actor.id, allowedOfficeIds });
     } catch (err) {
-      if (err instanceof Oc4idsError) throw new ImportError(err.message);
-      if (concurrent(err)) throw new ImportError('another import changed the same projects at the same time; nothing was stored, try again');
+      if (err instanceof Oc4idsError) throw new ImportError(err.message, 'oc4ids', { detail: err.message });
+      if (concurrent(err)) throw new ImportError('another import changed the same projects at the same time; nothing was stored, try again', 'concurrent');
       throw err;
     }
   } else {
@@ -34,13 +43,13 @@ export async function importFile(services: Services, buf: Buffer, name: string, 
     try {
       read = readBaObrasCsv(buf);
     } catch (err) {
-      if (err instanceof FileError) throw new ImportError(err.message);
+      if (err instanceof FileError) throw new ImportError(err.message, err.code, err.params);
       throw err;
     }
     try {
       summary = await importProjects(services, read.projects, { actorId: actor.id, rejected: read.rejected, allowedOfficeIds, lines: read.lines });
     } catch (err) {
-      if (concurrent(err)) throw new ImportError('another import changed the same projects at the same time; nothing was stored, try again');
+      if (concurrent(err)) throw new ImportError('another import changed the same projects at the same time; nothing was stored, try again', 'concurrent');
       throw err;
     }
   }

@@ -2,6 +2,7 @@ import type { ModuleManifest } from '../../core/manifest';
 import { messages } from './messages';
 import * as m0001 from './migrations/0001_works';
 import * as m0002 from './migrations/0002_speed_links_places';
+import * as m0003 from './migrations/0003_sources';
 import { worksRoutes, projectsGeoJson, projectsCsv } from './routes';
 import { worksApi } from './api';
 import { worksCli } from './cli';
@@ -20,7 +21,7 @@ export const manifest: ModuleManifest = {
   descriptionKey: 'works.description',
   status: 'ready',
   messages,
-  migrations: { '0001_works': m0001, '0002_speed_links_places': m0002 },
+  migrations: { '0001_works': m0001, '0002_speed_links_places': m0002, '0003_sources': m0003 },
   routes: worksRoutes,
   api: worksApi,
   nav: { order: 30 },

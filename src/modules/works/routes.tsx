@@ -3,8 +3,10 @@ import { stringify } from 'csv-stringify/sync';
 import { sql, type Kysely } from 'kysely';
 import type { CoreTables } from '../../core/db/schema';
 import { HttpError, notFound, requireRole, assertOfficeMember } from '../../core/http/guards';
-import { Pagination } from '../../core/ui/layout';
+import { CsrfField, Pagination } from '../../core/ui/layout';
 import { UploadError } from '../../core/files';
+import type { Services } from '../../core/services';
+import sharp from 'sharp';
 import { FLAGS, flagsFor, checkProgressUpdate, checkAmendment, type Flag } from './domain/flags';
 import { STAGES, WORK_TYPES } from './domain/normalise';
 import { DEFAULT_PREFIX, type ExportContext } from './domain/oc4ids';
@@ -12,6 +14,8 @@ import {
   addProgress,
   addAmendment,
   archivedProgrammes,
+  archivedProgrammeIds,
+  setProgrammeArchived,
   memo,
   overview,
   worksVersion,
@@ -38,6 +42,19 @@ import { checkBudgetRefForm } from './domain/budgetref';
 import { ProjectMap, pointsBox, Interactive, interactiveAssets, stageColour, type MapArea } from './views/map';
 
 const PER_PAGE = 25;
+/** Photos per progress update. */
+const MAX_PHOTOS = 6;
+/** What core's FileStore.putImage accepts (sharp's format names). */
+const IMAGE_FORMATS = new Set(['jpeg', 'png', 'webp', 'gif', 'heif', 'avif']);
+
+/** Files stored for an update that did not commit: gone from storage and from the files table. */
+async function removeFiles(services: Services, ids: string[]): Promise<void> {
+  for (const id of ids) {
+    await services.files.storage.remove(id).catch(() => undefined);
+    await services.files.storage.remove(`${id}-thumb`).catch(() => undefined);
+    await services.db.deleteFrom('files').where('id', '=', id).execute().catch(() => undefined);
+  }
+}
 /** How long aggregate figures may be reused at the same works version (see store.memo): bounds only the clock-driven flags. */
 const STATS_TTL = 60_000;
 
@@ -238,6 +255,16 @@ export const worksRoutes: FastifyPluginAsync = async (app) => {
           <div class="grid-container">
             <h1>{programme.name}</h1>
             {programme.archived && <p class="usa-intro">{t('works.programme.archivedLead')}</p>}
+            {ctx.user?.roles.includes('admin') && (
+              <form method="post" action={`/works/programmes/${programme.slug}/archive`} class="margin-y-2">
+                <CsrfField ctx={ctx} />
+                <input type="hidden" name="archived" value={programme.archived ? '0' : '1'} />
+                <p class="usa-hint">{t('works.programme.archiveHint')}</p>
+                <button type="submit" class="usa-button usa-button--outline">
+                  {t(programme.archived ? 'works.programme.unarchive' : 'works.programme.archive')}
+                </button>
+              </form>
+            )}
             {programme.description && <p>{programme.description}</p>}
             <TotalsGrid ctx={ctx} totals={tot} />
             <h2>{t('works.project.map')}</h2>
@@ -256,6 +283,24 @@ export const worksRoutes: FastifyPluginAsync = async (app) => {
     });
   });
 
+  // Administrators archive a programme (its works become a read-only record) or take it back.
+  app.post('/works/programmes/:slug/archive', { preHandler: requireRole('admin') }, async (request, reply) => {
+    const { slug } = request.params as { slug: string };
+    const value = ((request.body ?? {}) as Record<string, string>).archived;
+    if (value !== '0' && value !== '1') throw new HttpError(400, 'archived must be 0 or 1', 'works.error.filter');
+    const programme = await programmeBySlug(db, slug);
+    if (!programme) throw notFound('No such programme');
+    await db.transaction().execute(async (trx) => {
+      await setProgrammeArchived(trx, programme.id, value === '1');
+      await services.audit.record(
+        request.actor(),
+        { action: value === '1' ? 'works.programme.archive' : 'works.programme.unarchive', subjectType: 'works_programme', subjectId: programme.id, officeId: null, details: { slug } },
+        trx as unknown as Kysely<CoreTables>,
+      );
+    });
+    return reply.redirect(`/works/programmes/${programme.slug}`, 303);
+  });
+
   app.get('/works/photos/:fileId', async (request, reply) => {
     const { fileId } = request.params as { fileId: string };
     if (!/^[a-f0-9]{32}$/.test(fileId)) throw notFound();
@@ -270,10 +315,15 @@ export const worksRoutes: FastifyPluginAsync = async (app) => {
   app.get('/works/mine', { preHandler: officialGuard }, async (request, reply) => {
     const u = request.user!;
     const page = intParam((request.query as Record<string, unknown>).page, 'page', 1, 100000) ?? 1;
-    let q = db.selectFrom('works_projects').where('stage', 'not in', ['finished', 'cancelled']);
+    const archived = [...(await archivedProgrammeIds(db))];
+    // Works of archived programmes are a read-only record: nothing to report on.
+    let q = db
+      .selectFrom('works_projects')
+      .where('stage', 'not in', ['finished', 'cancelled'])
+      .where((eb) => (archived.length ? eb.or([eb('programme_id', 'is', null), eb('programme_id', 'not in', archived)]) : eb.lit(true)));
     if (!u.roles.includes('admin')) q = q.where('office_id', 'in', u.officeIds.length ? u.officeIds : [-1]);
     const [rows, count] = await Promise.all([
-      q.select(['id', 'name', 'type', 'stage', 'progress', 'contract_amount', 'communes', 'neighbourhood', 'office_name', 'current_planned_end', 'last_progress_at']).orderBy('last_progress_at', 'asc').orderBy('id').limit(PER_PAGE).offset((page - 1) * PER_PAGE).execute(),
+      q.select(['id', 'name', 'type', 'stage', 'progress', 'contract_amount', 'communes', 'neighbourhood', 'office_name', 'current_planned_end', 'last_progress_at']).orderBy(sql`last_progress_at asc nulls first`).orderBy('id').limit(PER_PAGE).offset((page - 1) * PER_PAGE).execute(),
       q.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow(),
     ]);
     const ctx = request.pageContext();
@@ -354,7 +404,7 @@ export const worksRoutes: FastifyPluginAsync = async (app) => {
       const result = await importFile(services, file, name, request.actor(), allowed);
       return reply.page(t('works.import.title'), <ImportPage ctx={request.pageContext()} result={result} />);
     } catch (err) {
-      if (err instanceof ImportError) return reply.page(t('works.import.title'), <ImportPage ctx={request.pageContext()} error={err.message} />, { status: 400 });
+      if (err instanceof ImportError) return reply.page(t('works.import.title'), <ImportPage ctx={request.pageContext()} error={err.code ? t(`works.importError.${err.code}`, err.params) : err.message} />, { status: 400 });
       throw err;
     }
   });
@@ -375,6 +425,7 @@ export const worksRoutes: FastifyPluginAsync = async (app) => {
           extraAmount: Number(p.extra_amount),
           currentPlannedEnd: p.current_planned_end,
           lastProgressAt: p.last_progress_at,
+          startDate: p.start_date,
           bidders: p.bidders,
           contractorCuit: p.contractor_cuit,
         },
@@ -382,7 +433,9 @@ export const worksRoutes: FastifyPluginAsync = async (app) => {
         concentrated,
       );
       const u = request.user;
-      const canEdit = !!u && (u.roles.includes('admin') || (p.office_id !== null && u.officeIds.includes(p.office_id)));
+      // An archived programme's works are a read-only record: no link to forms that would answer 409.
+      const readOnly = p.programme_id !== null && (await memo('archivedIds', v, STATS_TTL, () => archivedProgrammeIds(db))).has(p.programme_id);
+      const canEdit = !readOnly && !!u && (u.roles.includes('admin') || (p.office_id !== null && u.officeIds.includes(p.office_id)));
       return {
         title: p.name,
         body: <ProjectPage ctx={ctx} d={{ ...found, nearby: near, flags, canEdit }} />,
@@ -396,6 +449,9 @@ export const worksRoutes: FastifyPluginAsync = async (app) => {
     const project = await db.selectFrom('works_projects').select(PROJECT_COLUMNS).where('id', '=', id).executeTakeFirst();
     if (!project) throw notFound('No such project');
     assertOfficeMember(request, project.office_id);
+    if (project.programme_id !== null && (await archivedProgrammeIds(db)).has(project.programme_id)) {
+      throw new HttpError(409, 'This work belongs to an archived programme: it is a read-only record', 'works.programme.readOnly');
+    }
     return project;
   }
 
@@ -426,25 +482,36 @@ export const worksRoutes: FastifyPluginAsync = async (app) => {
     const note = (fields.note ?? '').trim().slice(0, 2000);
     const problem = checkProgressUpdate(project.progress === null ? null : Number(project.progress), next, note);
     if (problem) return fail(problem);
-    // Photos are checked and stored before the transaction: a bad image rejects the whole update.
+    // Every photo is checked before any is stored, and stored ones are removed again if the
+    // update does not commit: a refused update leaves no files behind.
+    if (images.length > MAX_PHOTOS) return fail('works.progress.error.tooMany');
+    for (const img of images) {
+      if (img.buf.length > services.files.limitBytes) return fail('works.progress.error.tooLarge', 413);
+      const format = await sharp(img.buf)
+        .metadata()
+        .then((m) => m.format)
+        .catch(() => undefined);
+      if (!format || !IMAGE_FORMATS.has(format)) return fail('works.progress.error.image');
+    }
     const stored: Array<{ fileId: string; caption: string | null }> = [];
     try {
-      for (const img of images.slice(0, 6)) {
+      for (const img of images) {
         const f = await services.files.putImage(img.buf, img.name || 'foto.jpg', { createdBy: request.user!.id });
         stored.push({ fileId: f.id, caption: (fields.caption ?? '').trim().slice(0, 300) || null });
       }
+      await db.transaction().execute(async (trx) => {
+        await addProgress(trx, project.id, { progress: next, stage, note, userId: request.user!.id, photos: stored });
+        await services.audit.record(
+          request.actor(),
+          { action: 'works.progress', subjectType: 'works_project', subjectId: project.id, officeId: project.office_id, details: { from: project.progress, to: next, stage } },
+          trx as unknown as Kysely<CoreTables>,
+        );
+      });
     } catch (err) {
+      await removeFiles(services, stored.map((s) => s.fileId));
       if (err instanceof UploadError) return fail(err.code === 'too_large' ? 'works.progress.error.tooLarge' : 'works.progress.error.image', err.code === 'too_large' ? 413 : 400);
       throw err;
     }
-    await db.transaction().execute(async (trx) => {
-      await addProgress(trx, project.id, { progress: next, stage, note, userId: request.user!.id, photos: stored });
-      await services.audit.record(
-        request.actor(),
-        { action: 'works.progress', subjectType: 'works_project', subjectId: project.id, officeId: project.office_id, details: { from: project.progress, to: next, stage } },
-        trx as unknown as Kysely<CoreTables>,
-      );
-    });
     return reply.redirect(`/works/${project.id}`, 303);
   });
 
@@ -490,6 +557,9 @@ export const worksRoutes: FastifyPluginAsync = async (app) => {
     const f = parseFilters(request.query);
     const ctx = exportContext(request);
     const last = await db.selectFrom('works_projects').select((eb) => eb.fn.max('updated_at').as('m')).executeTakeFirst();
+    // The schema wants at least one project: an empty package would be invalid, so say so instead.
+    const any = await db.selectFrom('works_projects').select('id').where((eb) => applyFilters(eb, f)).limit(1).executeTakeFirst();
+    if (!any) throw new HttpError(404, 'No project matches these filters: there is no OC4IDS package to publish', 'works.export.empty');
     const uri = `${ctx.baseUrl}/api/oc4ids/project-package.json${filterQuery(f)}`;
     return reply.type('application/json; charset=utf-8').send(oc4idsPackageStream(db, ctx, uri, last?.m ? new Date(last.m as Date) : new Date(), f));
   });

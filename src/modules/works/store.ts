@@ -5,7 +5,7 @@ import type { CoreTables } from '../../core/db/schema';
 import { PROJECT_COLUMNS, type WorksTables, type ProjectRow } from './tables';
 import type { BudgetRef, ProjectInput, RejectedRow } from './domain/project';
 import { fold, inCityBox, slugify } from './domain/normalise';
-import { THRESHOLDS, concentratedContractors, type Flag } from './domain/flags';
+import { THRESHOLDS, concentratedContractors, stalledCutoff, type Flag } from './domain/flags';
 
 export type WDb = Kysely<CoreTables & WorksTables>;
 type EB = ExpressionBuilder<CoreTables & WorksTables, 'works_projects'>;
@@ -30,6 +30,18 @@ function hashOf(p: ProjectInput): string {
   return crypto.createHash('sha256').update(JSON.stringify(p)).digest('hex');
 }
 
+/**
+ * BA Obras names of bodies that are not offices of their own in the city's list, folded → the
+ * office's slug. Corporación Buenos Aires Sur (a state company for the south's habitat: Los
+ * Piletones, Villa Olímpica) answers to the habitat ministry; the Subsecretaría de Gestión Comunal
+ * is part of the Secretaría de Atención Ciudadana y Gestión Comunal.
+ */
+const OFFICE_ALIASES: Record<string, string> = {
+  'corporacion buenos aires sur': 'ministerio-de-desarrollo-humano-y-habitat',
+  'corporacion buenos aires sur s e': 'ministerio-de-desarrollo-humano-y-habitat',
+  'subsecretaria de gestion comunal': 'atencion-ciudadana',
+};
+
 /** Offices by folded name and slug, so "Secretaría de Transporte y Obras Públicas" finds 'transporte-y-obras-publicas'. */
 async function officeResolver(db: WDb) {
   const offices = await db.selectFrom('offices').select(['id', 'slug', 'name']).execute();
@@ -40,7 +52,9 @@ async function officeResolver(db: WDb) {
     const f = fold(name);
     const slug = slugify(name);
     const stripped = slug.replace(/^(ministerio|secretaria|subsecretaria|instituto|agencia|direccion-general)-(de-(la-)?)?/, '');
+    const alias = OFFICE_ALIASES[f];
     const hit =
+      (alias ? offices.find((o) => o.slug === alias) : undefined) ??
       offices.find((o) => fold(o.name) === f || o.slug === slug) ??
       offices.find((o) => {
         const core = o.slug.replace(/^(ministerio|instituto|secretaria|agencia)-de-/, '');
@@ -83,7 +97,7 @@ export async function importProjects(
       }
     }
     if (!place || outside) {
-      rejected.push({ line: opts.lines?.get(p.externalId) ?? 0, reason: `coordinates ${outside![0]}, ${outside![1]} are outside the city`, ref: p.externalId });
+      rejected.push({ line: opts.lines?.get(p.externalId) ?? 0, reason: `coordinates ${outside![0]}, ${outside![1]} are outside the city`, ref: p.externalId, code: 'outside', params: { lat: outside![0], lng: outside![1] } });
       continue;
     }
     const communes = p.communes.length ? p.communes : place.commune ? [place.commune.id] : [];
@@ -93,20 +107,66 @@ export async function importProjects(
   return db.transaction().execute(async (trx) => {
     const resolveOffice = await officeResolver(trx);
     const existing = new Map(
-      (await trx.selectFrom('works_projects').select(['id', 'external_id', 'source_hash', 'progress']).execute()).map((r) => [r.external_id, r]),
+      (
+        await trx
+          .selectFrom('works_projects')
+          .select(['id', 'external_id', 'source_hash', 'progress', 'office_id', 'programme_id', 'current_planned_end'])
+          .execute()
+      ).map((r) => [r.external_id, r]),
+    );
+    const archived = await archivedProgrammeIds(trx);
+    const archivedSlugs = new Set(
+      archived.size ? (await trx.selectFrom('works_programmes').select('slug').where('id', 'in', [...archived]).execute()).map((r) => r.slug) : [],
+    );
+    // What the office itself recorded: an import never undoes it (see README, "Re-imports").
+    const officeReported = new Set(
+      (await trx.selectFrom('works_progress').select('project_id').distinct().where('source', '=', 'office').execute()).map((r) => r.project_id),
+    );
+    const officeAmended = new Map(
+      (
+        await trx
+          .selectFrom('works_amendments')
+          .select(['project_id', (eb) => eb.fn.sum<number>('extra_amount').as('amount'), (eb) => eb.fn.sum<number>('extra_months').as('months')])
+          .where('source', '=', 'office')
+          .groupBy('project_id')
+          .execute()
+      ).map((r) => [r.project_id, { amount: Number(r.amount ?? 0), months: Number(r.months ?? 0) }]),
     );
     const summary: ImportSummary = { imported: 0, updated: 0, unchanged: 0, rejected };
-    const todo: Array<{ p: ProjectInput; communeId: number | null; hood: string | null; officeId: number | null; hash: string }> = [];
+    type Todo = { p: ProjectInput; communeId: number | null; hood: string | null; officeId: number | null; hash: string; keepProgress: boolean };
+    const todo: Todo[] = [];
+    const reject = (p: ProjectInput, reason: string, code: string, params: Record<string, string | number> = {}) =>
+      rejected.push({ line: opts.lines?.get(p.externalId) ?? 0, reason, ref: p.externalId, code, params });
     for (const a of accepted) {
       const officeId = resolveOffice(a.p.officeName);
+      const old = existing.get(a.p.externalId);
       // An official imports only their own offices' projects; administrators import everything.
       if (opts.allowedOfficeIds && (officeId === null || !opts.allowedOfficeIds.includes(officeId))) {
-        rejected.push({ line: opts.lines?.get(a.p.externalId) ?? 0, reason: `belongs to ${a.p.officeName ?? 'no office'}, not to your office`, ref: a.p.externalId });
+        reject(a.p, `belongs to ${a.p.officeName ?? 'no office'}, not to your office`, 'notYours', { office: a.p.officeName ?? '—' });
+        continue;
+      }
+      // ...and may not take over a project another office (or no office) holds by naming their own.
+      if (opts.allowedOfficeIds && old && (old.office_id === null || !opts.allowedOfficeIds.includes(old.office_id))) {
+        reject(a.p, `project ${a.p.externalId} already exists and belongs to another office: only that office or an administrator may change it`, 'takeover', { id: a.p.externalId });
         continue;
       }
       const hash = hashOf(a.p);
-      if (existing.get(a.p.externalId)?.source_hash === hash) summary.unchanged++;
-      else todo.push({ ...a, officeId, hash });
+      if (old?.source_hash === hash) {
+        summary.unchanged++;
+        continue;
+      }
+      if ((old?.programme_id != null && archived.has(old.programme_id)) || (a.p.programme && archivedSlugs.has(slugify(a.p.programme)))) {
+        reject(a.p, `the programme${a.p.programme ? ` "${a.p.programme}"` : ''} is archived: its works are a read-only record`, 'archived');
+        continue;
+      }
+      const oldProgress = old?.progress == null ? null : Number(old.progress);
+      // The office's own progress report wins over a file that says the same or less.
+      const keepProgress = !!old && officeReported.has(old.id) && oldProgress !== null && (a.p.progress === null || a.p.progress <= oldProgress);
+      if (!keepProgress && oldProgress !== null && a.p.progress !== null && a.p.progress < oldProgress && !a.p.progressReason?.trim()) {
+        reject(a.p, `progress would go back from ${oldProgress} % to ${a.p.progress} % without a reason (give one in a "motivo_avance" column)`, 'backwards', { from: oldProgress, to: a.p.progress });
+        continue;
+      }
+      todo.push({ ...a, officeId, hash, keepProgress });
     }
     if (!todo.length) return summary;
 
@@ -125,7 +185,7 @@ export async function importProjects(
     );
 
     const now = new Date();
-    const rowOf = ({ p, communeId, hood, officeId, hash }: (typeof todo)[number]) => ({
+    const rowOf = ({ p, communeId, hood, officeId, hash }: Todo) => ({
       external_id: p.externalId,
       name: p.name,
       description: p.description,
@@ -178,39 +238,54 @@ export async function importProjects(
     });
 
     const ids = new Map<string, number>();
-    const progressRows: Array<{ project_id: number; progress: number; stage: string; note: string; created_by: number | null }> = [];
+    const progressRows: Array<{ project_id: number; progress: number; stage: string; note: string; created_by: number | null; source: string }> = [];
+    const progressNote = (p: ProjectInput) => p.progressReason?.trim().slice(0, 2000) || 'import';
     const fresh = todo.filter((x) => !existing.has(x.p.externalId));
     // New projects go in a few multi-row inserts: the demo import must stay fast on PGlite.
+    // last_progress_at stays empty: the import's time is not a progress report (stalled counts from the start date).
     for (let i = 0; i < fresh.length; i += 200) {
       const chunk = fresh.slice(i, i + 200);
-      const rows = await trx
-        .insertInto('works_projects')
-        .values(chunk.map((x) => ({ ...rowOf(x), last_progress_at: x.p.progress !== null ? now : null })))
-        .returning(['id', 'external_id'])
-        .execute();
+      const rows = await trx.insertInto('works_projects').values(chunk.map(rowOf)).returning(['id', 'external_id']).execute();
       for (const r of rows) ids.set(r.external_id, r.id);
     }
     for (const x of fresh) {
-      if (x.p.progress !== null) progressRows.push({ project_id: ids.get(x.p.externalId)!, progress: x.p.progress, stage: x.p.stage, note: 'import', created_by: opts.actorId ?? null });
+      if (x.p.progress !== null) {
+        progressRows.push({ project_id: ids.get(x.p.externalId)!, progress: x.p.progress, stage: x.p.stage, note: progressNote(x.p), created_by: opts.actorId ?? null, source: 'import' });
+      }
     }
     summary.imported = fresh.length;
 
     const changed = todo.filter((x) => existing.has(x.p.externalId));
     for (const x of changed) {
       const old = existing.get(x.p.externalId)!;
-      const progressChanged = x.p.progress !== null && (old.progress === null || Number(old.progress) !== x.p.progress);
-      await trx
-        .updateTable('works_projects')
-        .set({ ...rowOf(x), ...(progressChanged ? { last_progress_at: now } : {}) })
-        .where('id', '=', old.id)
-        .execute();
+      const row = rowOf(x);
+      const oldProgress = old.progress === null ? null : Number(old.progress);
+      const progressChanged = !x.keepProgress && x.p.progress !== null && oldProgress !== x.p.progress;
+      const office = officeAmended.get(old.id);
+      const set = {
+        ...row,
+        // The office's amendments stay, and so does the extension they gave the planned end.
+        extra_amount: row.extra_amount + (office?.amount ?? 0),
+        extra_months: row.extra_months + (office?.months ?? 0),
+        current_planned_end:
+          office && old.current_planned_end && (!row.current_planned_end || old.current_planned_end > row.current_planned_end) ? old.current_planned_end : row.current_planned_end,
+        // Progress seen moving between two imports did happen: the work is not stalled.
+        ...(progressChanged && oldProgress !== null && x.p.progress! > oldProgress ? { last_progress_at: now } : {}),
+      };
+      if (x.keepProgress) {
+        delete (set as Partial<typeof set>).progress;
+        delete (set as Partial<typeof set>).stage;
+        delete (set as Partial<typeof set>).actual_end;
+      }
+      await trx.updateTable('works_projects').set(set).where('id', '=', old.id).execute();
       ids.set(x.p.externalId, old.id);
-      if (progressChanged) progressRows.push({ project_id: old.id, progress: x.p.progress!, stage: x.p.stage, note: 'import', created_by: opts.actorId ?? null });
+      if (progressChanged) progressRows.push({ project_id: old.id, progress: x.p.progress!, stage: x.p.stage, note: progressNote(x.p), created_by: opts.actorId ?? null, source: 'import' });
     }
     if (changed.length) {
       const changedIds = changed.map((x) => ids.get(x.p.externalId)!);
+      // Only what the previous import brought is replaced: photos and amendments of the office stay.
       await trx.deleteFrom('works_photos').where('project_id', 'in', changedIds).where('source', '=', 'import').execute();
-      await trx.deleteFrom('works_amendments').where('project_id', 'in', changedIds).execute();
+      await trx.deleteFrom('works_amendments').where('project_id', 'in', changedIds).where('source', '=', 'import').execute();
     }
     summary.updated = changed.length;
 
@@ -218,7 +293,7 @@ export async function importProjects(
       x.p.photos.map((ph, i) => ({ project_id: ids.get(x.p.externalId)!, url: ph.url, caption: ph.caption, taken_on: ph.takenOn, source: 'import', position: i })),
     );
     const amendmentRows = todo.flatMap((x) =>
-      x.p.amendments.map((a) => ({ project_id: ids.get(x.p.externalId)!, date: a.date, extra_amount: a.extraAmount, extra_months: a.extraMonths, reason: a.reason })),
+      x.p.amendments.map((a) => ({ project_id: ids.get(x.p.externalId)!, date: a.date, extra_amount: a.extraAmount, extra_months: a.extraMonths, reason: a.reason, source: 'import' })),
     );
     for (let i = 0; i < progressRows.length; i += 500) await trx.insertInto('works_progress').values(progressRows.slice(i, i + 500)).execute();
     for (let i = 0; i < photoRows.length; i += 500) await trx.insertInto('works_photos').values(photoRows.slice(i, i + 500)).execute();
@@ -226,6 +301,16 @@ export async function importProjects(
     await bumpVersion(trx);
     return summary;
   });
+}
+
+/** Programmes that are archived, or sit under an archived one: their works are a read-only record. */
+export async function archivedProgrammeIds(db: Executor): Promise<Set<number>> {
+  const rows = await db
+    .selectFrom('works_programmes')
+    .select('id')
+    .where((eb) => eb.or([eb('archived', '=', true), eb('parent_id', 'in', eb.selectFrom('works_programmes as p').select('p.id').where('p.archived', '=', true))]))
+    .execute();
+  return new Set(rows.map((r) => r.id));
 }
 
 // ---------------------------------------------------------------- queries
@@ -264,8 +349,11 @@ export function flagCondition(eb: EB, flag: Flag, concentrated?: Set<string>): E
       return sql<SqlBool>`(contract_amount > 0 and extra_amount > ${THRESHOLDS.costOverrunShare} * contract_amount)`;
     case 'delay':
       return sql<SqlBool>`(stage not in ('finished','cancelled') and current_planned_end < ${today} and coalesce(progress, 0) < 100)`;
-    case 'stalled':
-      return sql<SqlBool>`(stage in ('in_progress','paused') and last_progress_at < now() - make_interval(months => ${THRESHOLDS.stalledMonths}))`;
+    case 'stalled': {
+      // No progress report yet counts from the start date (imports are not progress reports).
+      const cutoff = stalledCutoff(new Date());
+      return sql<SqlBool>`(stage in ('in_progress','paused') and (last_progress_at < ${cutoff} or (last_progress_at is null and start_date < ${cutoff.toISOString().slice(0, 10)})))`;
+    }
     case 'single_bidder':
       return eb('bidders', '=', 1);
     case 'concentration':
@@ -376,26 +464,30 @@ export interface Overview {
 
 /** Totals and the four breakdowns of the home page in one scan (grouping sets). */
 export async function overview(db: WDb): Promise<Overview> {
-  const { rows } = await sql<{ commune: number | null; type: string | null; office: string | null; stage: string | null; g: number; projects: number; amount: number; workers: number; finished: number }>`
-    select commune_id as commune, type, coalesce(office_name, '') as office, stage,
-      grouping(commune_id, type, coalesce(office_name, ''), stage) as g,
+  const { rows } = await sql<{ type: string | null; office: string | null; stage: string | null; g: number; projects: number; amount: number; workers: number; finished: number }>`
+    select type, coalesce(office_name, '') as office, stage,
+      grouping(type, coalesce(office_name, ''), stage) as g,
       count(*) as projects, coalesce(sum(contract_amount), 0) as amount, coalesce(sum(workers), 0) as workers,
       count(*) filter (where stage = 'finished') as finished
     from works_projects
-    group by grouping sets ((commune_id), (type), (coalesce(office_name, '')), (stage), ())`.execute(db);
+    group by grouping sets ((type), (coalesce(office_name, '')), (stage), ())`.execute(db);
   const by: Overview['by'] = { commune: [], type: [], office: [], stage: [] };
   let totals: Totals = { projects: 0, investment: 0, workers: 0, finished: 0 };
-  // grouping() sets one bit per column left out, in the order listed (commune is the highest bit).
+  // grouping() sets one bit per column left out, in the order listed (type is the highest bit).
   for (const r of rows) {
     const item = { projects: Number(r.projects), amount: Number(r.amount) };
     const g = Number(r.g);
-    if (g === 15) totals = { projects: item.projects, investment: item.amount, workers: Number(r.workers), finished: Number(r.finished) };
-    else if (g === 7) {
-      if (r.commune !== null) by.commune.push({ key: String(r.commune), ...item });
-    } else if (g === 11) by.type.push({ key: r.type!, ...item });
-    else if (g === 13) by.office.push({ key: r.office ?? '', ...item });
-    else if (g === 14) by.stage.push({ key: r.stage!, ...item });
+    if (g === 7) totals = { projects: item.projects, investment: item.amount, workers: Number(r.workers), finished: Number(r.finished) };
+    else if (g === 3) by.type.push({ key: r.type!, ...item });
+    else if (g === 5) by.office.push({ key: r.office ?? '', ...item });
+    else if (g === 6) by.stage.push({ key: r.stage!, ...item });
   }
+  // A work in several communes counts in each, as /works/projects?commune=N finds it under each.
+  const { rows: perCommune } = await sql<{ commune: number; projects: number; amount: number }>`
+    select c as commune, count(*) as projects, coalesce(sum(contract_amount), 0) as amount
+    from works_projects, unnest(communes) as c
+    group by c`.execute(db);
+  by.commune = perCommune.map((r) => ({ key: String(r.commune), projects: Number(r.projects), amount: Number(r.amount) }));
   for (const list of Object.values(by)) list.sort((a, b) => b.projects - a.projects || a.key.localeCompare(b.key));
   return { totals, by };
 }
@@ -476,6 +568,12 @@ export async function archivedProgrammes(db: WDb) {
   return db.selectFrom('works_programmes').selectAll().where('archived', '=', true).where('parent_id', 'is', null).orderBy('name').execute();
 }
 
+/** Archives (or takes back) a programme: an archived programme's works are a read-only record. */
+export async function setProgrammeArchived(trx: Transaction<CoreTables & WorksTables>, programmeId: number, archived: boolean): Promise<void> {
+  await trx.updateTable('works_programmes').set({ archived }).where('id', '=', programmeId).execute();
+  await bumpVersion(trx);
+}
+
 /** Records an official's progress update; the caller has checked the rules and the office. */
 export async function addProgress(
   trx: Transaction<CoreTables & WorksTables>,
@@ -484,7 +582,7 @@ export async function addProgress(
 ) {
   const row = await trx
     .insertInto('works_progress')
-    .values({ project_id: projectId, progress: u.progress, stage: u.stage, note: u.note, created_by: u.userId })
+    .values({ project_id: projectId, progress: u.progress, stage: u.stage, note: u.note, created_by: u.userId, source: 'office' })
     .returning('id')
     .executeTakeFirstOrThrow();
   await trx
@@ -510,7 +608,7 @@ export async function addProgress(
 
 /** Records a contract amendment and moves the project's totals and current planned end with it. */
 export async function addAmendment(trx: Transaction<CoreTables & WorksTables>, project: Pick<ProjectRow, 'id' | 'current_planned_end' | 'planned_end'>, a: { date: string; extraAmount: number; extraMonths: number; reason: string }) {
-  await trx.insertInto('works_amendments').values({ project_id: project.id, date: a.date, extra_amount: a.extraAmount, extra_months: a.extraMonths, reason: a.reason }).execute();
+  await trx.insertInto('works_amendments').values({ project_id: project.id, date: a.date, extra_amount: a.extraAmount, extra_months: a.extraMonths, reason: a.reason, source: 'office' }).execute();
   const end = project.current_planned_end ?? project.planned_end;
   let newEnd = end;
   if (end && a.extraMonths) {

@@ -80,6 +80,8 @@ export interface AmendmentsTable {
   extra_amount: number;
   extra_months: number;
   reason: string;
+  /** 'import' (a file: replaced by the next import) or 'office' (the amendment form: kept). */
+  source: ColumnType<string, string | undefined, string>;
 }
 
 export interface ProgressTable {
@@ -90,6 +92,8 @@ export interface ProgressTable {
   stage: string;
   note: string;
   created_by: number | null;
+  /** 'import' or 'office': an import never overrides what the office last reported. */
+  source: ColumnType<string, string | undefined, string>;
 }
 
 export interface PhotosTable {

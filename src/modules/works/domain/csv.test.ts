@@ -6,7 +6,7 @@ import iconv from 'iconv-lite';
 import { readBaObrasCsv, FileError, stableKey } from './csv';
 import { parseBudgetRef, checkBudgetRefForm } from './budgetref';
 import { parseAmount, parseCommunes, parseCoordinate, parseCoordinates, parseDate, parsePercent, parseStage, parseType, parseProcurementMethod, parseCuits, repairText, ParseError } from './normalise';
-import { flagsFor, checkProgressUpdate, concentratedContractors } from './flags';
+import { flagsFor, checkProgressUpdate, concentratedContractors, checkAmendment, parseDecimal } from './flags';
 
 const SHARED = path.resolve('../shared/data/ba-obras');
 
@@ -120,7 +120,7 @@ test('normalisers: stages, types, communes, amounts, dates, coordinates, procedu
 
 test('red flags and progress rules', () => {
   const today = new Date('2025-06-01T00:00:00Z');
-  const base = { stage: 'in_progress', progress: 40, contractAmount: 100, extraAmount: 0, currentPlannedEnd: '2026-01-01', lastProgressAt: new Date('2025-05-01'), bidders: 3, contractorCuit: '30-1' };
+  const base = { stage: 'in_progress', progress: 40, contractAmount: 100, extraAmount: 0, currentPlannedEnd: '2026-01-01', lastProgressAt: new Date('2025-05-01') as Date | null, startDate: '2024-01-01', bidders: 3, contractorCuit: '30-1' };
   assert.deepEqual(flagsFor(base, today, new Set()), []);
   assert.deepEqual(flagsFor({ ...base, extraAmount: 21 }, today, new Set()), ['cost_overrun']);
   assert.deepEqual(flagsFor({ ...base, extraAmount: 20 }, today, new Set()), []);
@@ -128,6 +128,10 @@ test('red flags and progress rules', () => {
   assert.deepEqual(flagsFor({ ...base, currentPlannedEnd: '2025-01-01', stage: 'finished', progress: 100 }, today, new Set()), []);
   assert.deepEqual(flagsFor({ ...base, lastProgressAt: new Date('2024-11-01') }, today, new Set()), ['stalled']);
   assert.deepEqual(flagsFor({ ...base, bidders: 1 }, today, new Set(['30-1'])), ['single_bidder', 'concentration']);
+  // No progress report yet (an imported work): counted from the start date.
+  assert.deepEqual(flagsFor({ ...base, lastProgressAt: null }, today, new Set()), ['stalled']);
+  assert.deepEqual(flagsFor({ ...base, lastProgressAt: null, startDate: '2025-03-01' }, today, new Set()), []);
+  assert.deepEqual(flagsFor({ ...base, lastProgressAt: null, startDate: null }, today, new Set()), []);
   assert.deepEqual([...concentratedContractors([{ cuit: 'a', amount: 95 }, { cuit: 'b', amount: 5 }])], ['a']);
   assert.equal(checkProgressUpdate(50, 101, ''), 'works.progress.error.range');
   assert.equal(checkProgressUpdate(50, 40, ''), 'works.progress.error.backwards');
@@ -183,4 +187,28 @@ test('BA Elige links: site paths and absolute URLs are read, anything else refus
   // No link: the key is absent, so the record's hash (and a link the office set) stay as they were.
   assert.equal('pbRef' in r.projects[1], false);
   assert.match(r.rejected[0].reason, /unreadable BA Elige link/);
+});
+
+test('amendment numbers: es-AR and plain decimals read right, ambiguous thousands refused', () => {
+  assert.equal(parseDecimal('2.5'), 2.5);
+  assert.equal(parseDecimal('2,5'), 2.5);
+  assert.equal(parseDecimal('1.000,50'), 1000.5);
+  assert.equal(parseDecimal('1,000.50'), 1000.5);
+  assert.equal(parseDecimal('1.000.000'), 1000000);
+  assert.equal(parseDecimal('$ 67.065.700,00'), 67065700);
+  assert.equal(parseDecimal('1.500'), 'ambiguous');
+  assert.ok(Number.isNaN(parseDecimal('12.34.5')));
+  assert.ok(Number.isNaN(parseDecimal('-3')));
+  const ok = checkAmendment({ date: '2024-05-01', extra_amount: '1.000,50', extra_months: '2.5', reason: 'r' });
+  assert.deepEqual(ok, { date: '2024-05-01', extraAmount: 1000.5, extraMonths: 2.5, reason: 'r' });
+  assert.deepEqual(checkAmendment({ date: '2024-05-01', extra_amount: '1,000.50', extra_months: '', reason: 'r' }), { date: '2024-05-01', extraAmount: 1000.5, extraMonths: 0, reason: 'r' });
+  assert.equal(checkAmendment({ date: '2024-05-01', extra_amount: '1.500', reason: 'r' }), 'works.amendment.error.ambiguous');
+});
+
+test('a finished work has an actual end only when the source gives one', () => {
+  const r = readBaObrasCsv(Buffer.from('id;nombre;etapa;fecha_fin_inicial;fecha_fin_actual\nF1;Plaza;Finalizada;1/3/2020;1/6/2020\n', 'utf8'));
+  assert.equal(r.projects[0].actualEnd, null);
+  assert.equal(r.projects[0].currentPlannedEnd, '2020-06-01');
+  const withDate = readBaObrasCsv(Buffer.from('id;nombre;etapa;fecha_fin_actual;fecha_fin_real\nF2;Plaza;Finalizada;1/6/2020;15/7/2020\n', 'utf8'));
+  assert.equal(withDate.projects[0].actualEnd, '2020-07-15');
 });

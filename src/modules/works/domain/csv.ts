@@ -23,7 +23,16 @@ import type { Contractor, Photo, ProjectInput, ReadResult, RejectedRow } from '.
 import { parseBudgetRef } from './budgetref';
 
 /** Thrown when the whole file cannot be read (not CSV, wrong columns). */
-export class FileError extends Error {}
+export class FileError extends Error {
+  constructor(
+    message: string,
+    /** For the pages: `works.importError.<code>` with these params. */
+    readonly code?: string,
+    readonly params: Record<string, string | number> = {},
+  ) {
+    super(message);
+  }
+}
 
 /** Column names across vintages, folded (lower case, no accents, "_" for separators) → our field. */
 const COLUMN_ALIASES: Record<string, string[]> = {
@@ -43,8 +52,10 @@ const COLUMN_ALIASES: Record<string, string[]> = {
   fecha_inicio: ['fecha_inicio'],
   fecha_fin_inicial: ['fecha_fin_inicial', 'fecha_fin'],
   fecha_fin_actual: ['fecha_fin_actual'],
+  fecha_fin_real: ['fecha_fin_real', 'fecha_finalizacion', 'fecha_fin_obra'],
   plazo_meses: ['plazo_meses', 'plazo'],
   porcentaje_avance: ['porcentaje_avance', 'avance'],
+  motivo_avance: ['motivo_avance', 'avance_motivo'],
   licitacion_oferta_empresa: ['licitacion_oferta_empresa', 'empresa', 'contratista'],
   licitacion_anio: ['licitacion_anio'],
   contratacion_tipo: ['contratacion_tipo'],
@@ -108,9 +119,9 @@ export function readBaObrasCsv(buf: Buffer): ReadResult {
   try {
     records = parse(text, { delimiter, relax_column_count: true, relax_quotes: true, skip_empty_lines: true, bom: true }) as string[][];
   } catch (err) {
-    throw new FileError(`not a readable CSV file: ${(err as Error).message}`);
+    throw new FileError(`not a readable CSV file: ${(err as Error).message}`, 'csv', { detail: (err as Error).message });
   }
-  if (records.length < 1) throw new FileError('the file is empty');
+  if (records.length < 1) throw new FileError('the file is empty', 'empty');
   const header = records[0].map(headerKey);
   const col: Record<string, number> = {};
   for (const [field, aliases] of Object.entries(COLUMN_ALIASES)) {
@@ -119,7 +130,10 @@ export function readBaObrasCsv(buf: Buffer): ReadResult {
   }
   const missing = REQUIRED.filter((c) => col[c] === undefined);
   if (missing.length) {
-    throw new FileError(`missing required columns: ${missing.join(', ')} (found: ${records[0].filter(Boolean).join(', ')})`);
+    throw new FileError(`missing required columns: ${missing.join(', ')} (found: ${records[0].filter(Boolean).join(', ')})`, 'columns', {
+      missing: missing.join(', '),
+      found: records[0].filter(Boolean).join(', '),
+    });
   }
 
   const projects: ProjectInput[] = [];
@@ -137,13 +151,13 @@ export function readBaObrasCsv(buf: Buffer): ReadResult {
     try {
       const p = toProject(get);
       const dup = seen.get(p.externalId);
-      if (dup !== undefined) throw new ParseError(`duplicate id ${p.externalId} (first on line ${dup})`);
+      if (dup !== undefined) throw new ParseError(`duplicate id ${p.externalId} (first on line ${dup})`, 'duplicate', { id: p.externalId, line: dup });
       seen.set(p.externalId, line);
       lineOf.set(p.externalId, line);
       projects.push(p);
     } catch (err) {
       if (!(err instanceof ParseError)) throw err;
-      rejected.push({ line, reason: err.message, ref });
+      rejected.push({ line, reason: err.message, ref, ...(err.code ? { code: err.code, params: err.params } : {}) });
     }
   }
   return { projects, rejected, lines: lineOf, format: { encoding, delimiter, rows: records.length - 1 } };
@@ -175,15 +189,15 @@ export function stableKey(name: string, programme: string | null, address: strin
 
 function toProject(get: (f: string) => string): ProjectInput {
   const name = get('nombre');
-  if (!name) throw new ParseError('the project has no name');
+  if (!name) throw new ParseError('the project has no name', 'noName');
   const stage = parseStage(get('etapa'));
-  if (!stage) throw new ParseError('the project has no stage');
+  if (!stage) throw new ParseError('the project has no stage', 'noStage');
   const programme = get('entorno') || null;
   const address = get('direccion') || null;
   const lats = parseCoordinates(get('lat'), 'lat');
   const lngs = parseCoordinates(get('lng'), 'lng');
-  if (!lats.length !== !lngs.length) throw new ParseError('only one of lat and lng is given');
-  if (lats.length !== lngs.length) throw new ParseError(`${lats.length} latitudes but ${lngs.length} longitudes: the points cannot be paired`);
+  if (!lats.length !== !lngs.length) throw new ParseError('only one of lat and lng is given', 'halfPoint');
+  if (lats.length !== lngs.length) throw new ParseError(`${lats.length} latitudes but ${lngs.length} longitudes: the points cannot be paired`, 'pairs', { lats: lats.length, lngs: lngs.length });
   // Several points in one cell (a work on several sites): every one is a location of the work.
   const points: Array<[number, number]> = [];
   lats.forEach((la, i) => {
@@ -195,6 +209,7 @@ function toProject(get: (f: string) => string): ProjectInput {
   const startDate = parseDate(get('fecha_inicio'));
   const plannedEnd = parseDate(get('fecha_fin_inicial'));
   const currentEnd = parseDate(get('fecha_fin_actual'));
+  const actualEnd = parseDate(get('fecha_fin_real'));
   const progress = parsePercent(get('porcentaje_avance'));
   // plazo_meses sometimes holds a sentence ("Fin de obra: Diciembre 2021"): keep the number when there is one.
   const plazo = get('plazo_meses');
@@ -223,9 +238,9 @@ function toProject(get: (f: string) => string): ProjectInput {
   // A BA Elige link: its own column in some files; others put the project's URL in ba_elige itself.
   const pbCell = get('ba_elige_url') || (/^(https?:\/\/|\/budgets\/)/i.test(get('ba_elige')) ? get('ba_elige') : '');
   const pbRef = pbCell ? parseBudgetRef(pbCell, get('ba_elige_titulo') || null) : undefined;
-  if (pbCell && !pbRef) throw new ParseError(`unreadable BA Elige link "${pbCell}"`);
+  if (pbCell && !pbRef) throw new ParseError(`unreadable BA Elige link "${pbCell}"`, 'pbLink', { value: pbCell });
   const id = get('id').trim();
-  if (id && !/^[\w.-]{1,64}$/.test(id)) throw new ParseError(`unreadable id "${id}"`);
+  if (id && !/^[\w.-]{1,64}$/.test(id)) throw new ParseError(`unreadable id "${id}"`, 'id', { value: id });
   return {
     externalId: id || stableKey(name, programme, address),
     name,
@@ -239,7 +254,8 @@ function toProject(get: (f: string) => string): ProjectInput {
     startDate: startDate ?? null,
     plannedEnd: plannedEnd ?? null,
     currentPlannedEnd: currentEnd ?? plannedEnd ?? null,
-    actualEnd: stage === 'finished' ? (currentEnd ?? plannedEnd ?? null) : null,
+    // Only a date the source gives: a planned end is not when the work ended.
+    actualEnd: stage === 'finished' ? (actualEnd ?? null) : null,
     durationMonths: duration ?? null,
     communes: parseCommunes(get('comuna')),
     neighbourhood: get('barrio') || null,
@@ -269,6 +285,7 @@ function toProject(get: (f: string) => string): ProjectInput {
     photos,
     amendments: [],
     ...(pbRef ? { pbRef } : {}),
+    ...(get('motivo_avance').trim() ? { progressReason: get('motivo_avance').trim() } : {}),
   };
 }
 

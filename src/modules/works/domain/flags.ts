@@ -22,6 +22,8 @@ export interface FlagInput {
   extraAmount: number;
   currentPlannedEnd: string | null;
   lastProgressAt: Date | null;
+  /** ISO date; stands in for the last progress report when there is none yet. */
+  startDate: string | null;
   bidders: number | null;
   contractorCuit: string | null;
 }
@@ -32,15 +34,20 @@ export function addMonths(d: Date, months: number): Date {
   return out;
 }
 
+/** A work in progress with no report since this moment is stalled. */
+export function stalledCutoff(today: Date): Date {
+  return addMonths(today, -THRESHOLDS.stalledMonths);
+}
+
 /** The flags a project raises today. `concentrated` is the set of CUITs above the concentration share. */
 export function flagsFor(p: FlagInput, today: Date, concentrated: ReadonlySet<string>): Flag[] {
   const out: Flag[] = [];
   const open = p.stage !== 'finished' && p.stage !== 'cancelled';
   if (p.contractAmount && p.contractAmount > 0 && p.extraAmount > THRESHOLDS.costOverrunShare * p.contractAmount) out.push('cost_overrun');
   if (open && p.currentPlannedEnd && p.currentPlannedEnd < today.toISOString().slice(0, 10) && (p.progress ?? 0) < 100) out.push('delay');
-  if ((p.stage === 'in_progress' || p.stage === 'paused') && p.lastProgressAt && p.lastProgressAt < addMonths(today, -THRESHOLDS.stalledMonths)) {
-    out.push('stalled');
-  }
+  const cutoff = stalledCutoff(today);
+  const quietSince = p.lastProgressAt ? p.lastProgressAt < cutoff : !!p.startDate && p.startDate < cutoff.toISOString().slice(0, 10);
+  if ((p.stage === 'in_progress' || p.stage === 'paused') && quietSince) out.push('stalled');
   if (p.bidders === 1) out.push('single_bidder');
   if (p.contractorCuit && concentrated.has(p.contractorCuit)) out.push('concentration');
   return out;
@@ -77,12 +84,40 @@ export function checkAmendment(raw: { date?: string; extra_amount?: string; extr
   if (!/^\d{4}-\d{2}-\d{2}$/.test(date) || Number.isNaN(Date.parse(`${date}T00:00:00Z`)) || new Date(`${date}T00:00:00Z`).toISOString().slice(0, 10) !== date) {
     return 'works.amendment.error.date';
   }
-  const num = (s: string | undefined) => (s === undefined || s.trim() === '' ? 0 : Number(s.trim().replace(/\./g, '').replace(',', '.')));
+  const num = (s: string | undefined) => (s === undefined || s.trim() === '' ? 0 : parseDecimal(s));
   const extraAmount = num(raw.extra_amount);
   const extraMonths = num(raw.extra_months);
+  if (extraAmount === 'ambiguous' || extraMonths === 'ambiguous') return 'works.amendment.error.ambiguous';
   if (!Number.isFinite(extraAmount) || extraAmount < 0 || !Number.isFinite(extraMonths) || extraMonths < 0 || extraMonths > 240) return 'works.amendment.error.number';
   if (extraAmount === 0 && extraMonths === 0) return 'works.amendment.error.empty';
   const reason = (raw.reason ?? '').trim();
   if (!reason) return 'works.amendment.error.reason';
   return { date, extraAmount, extraMonths, reason: reason.slice(0, 2000) };
+}
+
+/**
+ * A number as people type it here or elsewhere: "2,5" and "2.5", "1.000.000,50" and "1,000,000.50",
+ * "1000". With both separators the last one is the decimal one. A single separator followed by
+ * exactly three digits ("1.500", "1,500") is a thousands separator in es-AR and a decimal point
+ * in English: 'ambiguous', so the form asks instead of guessing. NaN when it is not a number.
+ */
+export function parseDecimal(raw: string): number | 'ambiguous' {
+  const s = raw.trim().replace(/[\s\u00a0]/g, '').replace(/^\$/, '');
+  if (!/^\d[\d.,]*$/.test(s) || /[.,]$/.test(s)) return NaN;
+  const dots = (s.match(/\./g) ?? []).length;
+  const commas = (s.match(/,/g) ?? []).length;
+  const grouped = (int: string, sep: string) => new RegExp(`^\\d{1,3}(\\${sep}\\d{3})*$`).test(int);
+  if (dots && commas) {
+    const dec = s.lastIndexOf('.') > s.lastIndexOf(',') ? '.' : ',';
+    const thou = dec === '.' ? ',' : '.';
+    const [int, frac, ...rest] = s.split(dec);
+    if (rest.length || !grouped(int, thou)) return NaN;
+    return Number(`${int.split(thou).join('')}.${frac}`);
+  }
+  if (!dots && !commas) return Number(s);
+  const sep = dots ? '.' : ',';
+  const parts = s.split(sep);
+  if (parts.length > 2) return grouped(s, sep) ? Number(parts.join('')) : NaN;
+  if (parts[1].length === 3) return 'ambiguous';
+  return Number(`${parts[0]}.${parts[1]}`);
 }

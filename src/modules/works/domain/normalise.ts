@@ -15,7 +15,16 @@ export type WorkType = (typeof WORK_TYPES)[number];
 
 export type ProcurementMethod = 'open' | 'selective' | 'limited' | 'direct';
 
-export class ParseError extends Error {}
+/** A value that cannot be read: an English message (CLI) and a code + params the pages translate (`works.reject.<code>`). */
+export class ParseError extends Error {
+  constructor(
+    message: string,
+    readonly code?: string,
+    readonly params: Record<string, string | number> = {},
+  ) {
+    super(message);
+  }
+}
 
 /** Lower case, accents and punctuation folded: the key we compare spellings by. */
 export function fold(s: string): string {
@@ -73,7 +82,7 @@ export function parseStage(raw: string): Stage | undefined {
   if (!f) return undefined;
   if ((STAGES as readonly string[]).includes(f.replace(/ /g, '_'))) return f.replace(/ /g, '_') as Stage;
   for (const [re, stage] of STAGE_SPELLINGS) if (re.test(f)) return stage;
-  throw new ParseError(`unknown stage "${raw}"`);
+  throw new ParseError(`unknown stage "${raw}"`, 'stage', { value: raw });
 }
 
 const TYPE_SPELLINGS: Array<[RegExp, WorkType]> = [
@@ -105,12 +114,12 @@ export function parseCommunes(raw: string): number[] {
     for (let i = Number(range[1]); i <= Number(range[2]) && i <= 15; i++) out.add(i);
   } else {
     for (const part of f.split(/\s*(?:,|\by\b|\be\b|\/|-)\s*|\s+/).filter(Boolean)) {
-      if (!/^\d+$/.test(part)) throw new ParseError(`unreadable commune "${raw}"`);
+      if (!/^\d+$/.test(part)) throw new ParseError(`unreadable commune "${raw}"`, 'commune', { value: raw });
       out.add(Number(part));
     }
   }
-  for (const c of out) if (c < 1 || c > 15) throw new ParseError(`commune ${c} does not exist (1–15)`);
-  if (!out.size) throw new ParseError(`unreadable commune "${raw}"`);
+  for (const c of out) if (c < 1 || c > 15) throw new ParseError(`commune ${c} does not exist (1–15)`, 'communeRange', { n: c });
+  if (!out.size) throw new ParseError(`unreadable commune "${raw}"`, 'commune', { value: raw });
   return [...out].sort((a, b) => a - b);
 }
 
@@ -122,7 +131,7 @@ export function parseCommunes(raw: string): number[] {
 export function parseAmount(raw: string): number | undefined {
   let s = raw.replace(/[\s\u00a0]/g, '').replace(/^(ARS|\$)+/i, '').replace(/^\$/, '');
   if (!s || s === '-' || /^(a\/d|s\/d|n\/a)$/i.test(s)) return undefined;
-  if (!/^-?[\d.,]+$/.test(s)) throw new ParseError(`unreadable amount "${raw.trim()}"`);
+  if (!/^-?[\d.,]+$/.test(s)) throw new ParseError(`unreadable amount "${raw.trim()}"`, 'amount', { value: raw.trim() });
   const dots = (s.match(/\./g) ?? []).length;
   const commas = (s.match(/,/g) ?? []).length;
   if (dots && commas) {
@@ -137,7 +146,7 @@ export function parseAmount(raw: string): number | undefined {
     s = after === 3 ? s.replace(sep, '') : s.replace(sep, '.');
   }
   const n = Number(s);
-  if (!Number.isFinite(n) || n < 0) throw new ParseError(`unreadable amount "${raw.trim()}"`);
+  if (!Number.isFinite(n) || n < 0) throw new ParseError(`unreadable amount "${raw.trim()}"`, 'amount', { value: raw.trim() });
   return n;
 }
 
@@ -147,21 +156,21 @@ export function parseCount(raw: string, what: string): number | undefined {
   if (!s || s === '-' || /^(a\/d|s\/d|n\/a)$/i.test(s)) return undefined;
   if (/^\d{1,3}(\.\d{3})+$/.test(s)) return Number(s.replace(/\./g, ''));
   const n = Number(s.replace(',', '.'));
-  if (!/^-?[\d.,]+$/.test(s) || !Number.isFinite(n)) throw new ParseError(`unreadable ${what} "${raw.trim()}"`);
+  if (!/^-?[\d.,]+$/.test(s) || !Number.isFinite(n)) throw new ParseError(`unreadable ${what} "${raw.trim()}"`, 'number', { value: raw.trim() });
   return n;
 }
 
 export function parsePercent(raw: string): number | undefined {
   const n = parseCount(raw.replace('%', ''), 'progress');
   if (n === undefined) return undefined;
-  if (n < 0 || n > 100) throw new ParseError(`progress ${n} % is outside 0–100`);
+  if (n < 0 || n > 100) throw new ParseError(`progress ${n} % is outside 0–100`, 'progressRange', { n });
   return n;
 }
 
 function isoDate(y: number, m: number, d: number, raw: string): string {
   const dt = new Date(Date.UTC(y, m - 1, d));
   if (dt.getUTCFullYear() !== y || dt.getUTCMonth() !== m - 1 || dt.getUTCDate() !== d || y < 1900 || y > 2100) {
-    throw new ParseError(`unreadable date "${raw.trim()}"`);
+    throw new ParseError(`unreadable date "${raw.trim()}"`, 'date', { value: raw.trim() });
   }
   return dt.toISOString().slice(0, 10);
 }
@@ -176,7 +185,7 @@ export function parseDate(raw: string): string | undefined {
   if (m) return isoDate(m[3].length === 2 ? 2000 + +m[3] : +m[3], +m[2], +m[1], raw);
   m = /^(\d{1,2})[/.-](\d{2}|\d{4})$/.exec(s);
   if (m) return isoDate(m[2].length === 2 ? 2000 + +m[2] : +m[2], +m[1], 1, raw);
-  throw new ParseError(`unreadable date "${raw.trim()}"`);
+  throw new ParseError(`unreadable date "${raw.trim()}"`, 'date', { value: raw.trim() });
 }
 
 /**
@@ -187,7 +196,7 @@ export function parseDate(raw: string): string | undefined {
 export function parseCoordinate(raw: string, axis: 'lat' | 'lng'): number | undefined {
   const s = raw.replace(/[\s\u00a0]/g, '');
   if (!s) return undefined;
-  if (!/^-?[\d.,]+$/.test(s)) throw new ParseError(`unreadable ${axis} "${raw.trim()}"`);
+  if (!/^-?[\d.,]+$/.test(s)) throw new ParseError(`unreadable ${axis} "${raw.trim()}"`, 'coordinate', { value: raw.trim() });
   const seps = (s.match(/[.,]/g) ?? []).length;
   let n = Number(s.replace(',', '.'));
   const max = axis === 'lat' ? 90 : 180;
@@ -195,7 +204,7 @@ export function parseCoordinate(raw: string, axis: 'lat' | 'lng'): number | unde
     const digits = s.replace(/[^\d]/g, '');
     n = Number(`${s.startsWith('-') ? '-' : ''}${digits.slice(0, 2)}.${digits.slice(2)}`);
   }
-  if (!Number.isFinite(n)) throw new ParseError(`unreadable ${axis} "${raw.trim()}"`);
+  if (!Number.isFinite(n)) throw new ParseError(`unreadable ${axis} "${raw.trim()}"`, 'coordinate', { value: raw.trim() });
   return n;
 }
 
@@ -224,7 +233,7 @@ export function parseCoordinates(raw: string, axis: 'lat' | 'lng'): number[] {
   if (!cell) return [];
   if (cell.includes('°')) {
     const n = parseDegrees(cell, axis);
-    if (n === undefined) throw new ParseError(`unreadable ${axis} "${raw.trim()}"`);
+    if (n === undefined) throw new ParseError(`unreadable ${axis} "${raw.trim()}"`, 'coordinate', { value: raw.trim() });
     return [n];
   }
   const out: number[] = [];

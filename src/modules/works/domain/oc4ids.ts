@@ -5,7 +5,8 @@
  */
 import type { ProjectInput, Contractor, Amendment, Photo, BudgetRef } from './project';
 import { absoluteBudgetUrl, parseBudgetRef } from './budgetref';
-import { WORK_TYPES, parseType, type Stage, type WorkType } from './normalise';
+import { STAGES as STAGE_LIST, WORK_TYPES, fold, inCityBox, parseType, type Stage, type WorkType } from './normalise';
+import { safeUrl } from './csv';
 
 export const OC4IDS_VERSION = '0.9';
 /** The city's OCDS/OC4IDS prefix; a real deployment registers its own with the Open Contracting Partnership. */
@@ -52,6 +53,9 @@ export interface ExportProject {
   pbRef: BudgetRef | null;
   updatedAt: Date;
 }
+
+/** Our stage (finer than the projectStatus codelist: tendering, paused) as an additional classification. */
+export const STAGE_SCHEME = 'Cabildo-works-stage';
 
 /** The scheme of a BA Elige project in relatedProjects (the codelist is open; "oc4ids" is for OC4IDS ids). */
 export const BA_ELIGE_SCHEME = 'BA-Elige';
@@ -170,16 +174,22 @@ export function toOc4ids(p: ExportProject, ctx: ExportContext): Record<string, u
 
   const contracting: Record<string, unknown>[] = [];
   if (p.contractAmount !== null || p.contractors.length || p.procedureNumber) {
-    const modifications = p.amendments.map((a) =>
-      clean({
+    // Each extension moves the end on from where the previous one left it (as the amendment form does).
+    let end = p.plannedEnd;
+    const modifications = p.amendments.map((a) => {
+      const from = end;
+      if (end && a.extraMonths) end = addDays(end, Math.round(a.extraMonths * 30.44));
+      return clean({
         id: `amendment-${a.id}`,
         date: dt(a.date),
         description: str(a.reason),
         type: a.extraAmount && a.extraMonths ? 'scope' : a.extraAmount ? 'value' : 'duration',
         oldContractValue: p.contractAmount !== null && a.extraAmount ? { amount: p.contractAmount, currency: p.currency } : undefined,
         newContractValue: p.contractAmount !== null && a.extraAmount ? { amount: p.contractAmount + a.extraAmount, currency: p.currency } : undefined,
-      }),
-    );
+        oldContractPeriod: from && a.extraMonths ? { endDate: dt(from) } : undefined,
+        newContractPeriod: from && a.extraMonths ? { endDate: dt(end) } : undefined,
+      });
+    });
     const extra = p.amendments.reduce((s, a) => s + a.extraAmount, 0);
     contracting.push({
       id: ocid(ctx, p),
@@ -208,6 +218,7 @@ export function toOc4ids(p: ExportProject, ctx: ExportContext): Record<string, u
   const additional: Record<string, unknown>[] = [];
   if (p.rawType) additional.push({ scheme: 'BA-Obras-tipo', id: p.rawType, description: p.rawType });
   additional.push({ scheme: 'Cabildo-works-type', id: p.type });
+  additional.push({ scheme: STAGE_SCHEME, id: p.stage });
   if (p.fileNumber) additional.push({ scheme: 'AR-CABA-expediente', id: p.fileNumber });
   const sector = SECTOR[p.type as WorkType];
 
@@ -220,6 +231,7 @@ export function toOc4ids(p: ExportProject, ctx: ExportContext): Record<string, u
     title: p.name,
     description: str(p.description),
     status: STATUS[p.stage as Stage],
+    type: projectType(p.name, p.rawType),
     sector: sector ? [sector] : undefined,
     purpose: p.programme ? p.programme.name : undefined,
     additionalClassifications: additional,
@@ -247,6 +259,33 @@ export function toOc4ids(p: ExportProject, ctx: ExportContext): Record<string, u
         ]
       : undefined,
   });
+}
+
+const PROJECT_TYPES: Array<[RegExp, string]> = [
+  [/\b(puesta en valor|readecuacion|renovacion|remodelacion|restauracion|refaccion|rehabilitacion|recuperacion|reparacion|reacondicionamiento|refuncionalizacion|mejoras?|mantenimiento|revalorizacion|reciclaje)\b/, 'rehabilitation'],
+  [/\b(ampliacion|extension|prolongacion)\b/, 'expansion'],
+  [/\b(reemplazo|sustitucion|recambio|renovacion de (la )?red)\b/, 'replacement'],
+  [/\b(demolicion|desmantelamiento|desactivacion)\b/, 'decommissioning'],
+];
+
+/**
+ * The OC4IDS projectType (a closed codelist) from the work's name and BA type: the kind of work
+ * named first wins ("Ampliación y puesta en valor" → expansion); a new building is construction.
+ */
+export function projectType(name: string, rawType: string | null): string {
+  const text = fold(`${name} ${rawType ?? ''}`);
+  let best: { at: number; type: string } | null = null;
+  for (const [re, type] of PROJECT_TYPES) {
+    const m = re.exec(text);
+    if (m && (!best || m.index < best.at)) best = { at: m.index, type };
+  }
+  return best?.type ?? 'construction';
+}
+
+function addDays(iso: string, days: number): string {
+  const d = new Date(`${iso}T00:00:00Z`);
+  d.setUTCDate(d.getUTCDate() + days);
+  return d.toISOString().slice(0, 10);
 }
 
 export function packageHeader(ctx: ExportContext, uri: string, publishedDate: Date) {
@@ -307,106 +346,236 @@ export function toOcdsRelease(p: ExportProject, ctx: ExportContext): Record<stri
 
 export class Oc4idsError extends Error {}
 
+// ---- Reading OC4IDS: every field we keep is checked for its type and its codelist before any
+// of it is stored; a package that breaks a rule is refused whole, saying where.
+
+type Obj = Record<string, unknown>;
+const isObj = (v: unknown): v is Obj => !!v && typeof v === 'object' && !Array.isArray(v);
+function bad(where: string, what: string): never {
+  throw new Oc4idsError(`${where}: ${what}`);
+}
+function optObj(v: unknown, where: string): Obj | undefined {
+  if (v === undefined || v === null) return undefined;
+  return isObj(v) ? v : bad(where, 'must be an object');
+}
+function objects(v: unknown, where: string): Obj[] {
+  if (v === undefined || v === null) return [];
+  if (!Array.isArray(v)) bad(where, 'must be an array');
+  return v.map((x, i) => (isObj(x) ? x : bad(`${where}[${i}]`, 'must be an object')));
+}
+function optText(v: unknown, where: string): string | null {
+  if (v === undefined || v === null) return null;
+  if (typeof v !== 'string') bad(where, 'must be text');
+  return v.trim() || null;
+}
+/** A real calendar date (2020-02-31 is not), from an OC4IDS date-time; null when absent. */
+function optDate(v: unknown, where: string): string | null {
+  const s = optText(v, where);
+  if (s === null) return null;
+  const m = /^(\d{4})-(\d{2})-(\d{2})(?:T[\d:.]+(?:Z|[+-]\d{2}:?\d{2})?)?$/.exec(s);
+  const d = m ? new Date(Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]))) : null;
+  if (!m || !d || d.toISOString().slice(0, 10) !== `${m[1]}-${m[2]}-${m[3]}`) bad(where, `"${s}" is not a real date`);
+  return `${m[1]}-${m[2]}-${m[3]}`;
+}
+/** Only http(s) addresses become links (a javascript: URL would run in the reader's page). */
+function optUrl(v: unknown, where: string): string | null {
+  const s = optText(v, where);
+  if (s === null) return null;
+  return safeUrl(s) ?? bad(where, `"${s.slice(0, 80)}" is not an http(s) address`);
+}
+function optNumber(v: unknown, where: string, opts: { integer?: boolean; max?: number } = {}): number | null {
+  if (v === undefined || v === null) return null;
+  if (typeof v !== 'number' || !Number.isFinite(v)) bad(where, 'must be a number');
+  if (v < 0) bad(where, `${v} is negative`);
+  if (opts.integer && !Number.isInteger(v)) bad(where, `${v} is not a whole number`);
+  if (opts.max !== undefined && v > opts.max) bad(where, `${v} is above ${opts.max}`);
+  return v;
+}
+const CURRENCIES = new Set(Intl.supportedValuesOf('currency'));
+function optValue(v: unknown, where: string): { amount: number; currency: string | null } | null {
+  const o = optObj(v, where);
+  if (!o) return null;
+  const amount = optNumber(o.amount, `${where}.amount`);
+  const currency = optText(o.currency, `${where}.currency`);
+  if (currency !== null && !CURRENCIES.has(currency)) bad(`${where}.currency`, `"${currency}" is not an ISO 4217 currency code`);
+  return amount === null ? null : { amount, currency };
+}
+const METHODS = ['open', 'selective', 'limited', 'direct'] as const;
+const STATUS_BACK: Record<string, Stage> = {
+  identification: 'planned',
+  preparation: 'planned',
+  implementation: 'in_progress',
+  completion: 'finished',
+  maintenance: 'finished',
+  decommissioning: 'finished',
+  decommissioned: 'finished',
+  cancelled: 'cancelled',
+};
+const GEOMETRY_DEPTH: Record<string, number> = { Point: 0, MultiPoint: 1, LineString: 1, MultiLineString: 2, Polygon: 2, MultiPolygon: 3 };
+/** A GeoJSON geometry of a known type whose every position is a [lng, lat] inside the city. */
+function optGeometry(v: unknown, where: string): GeoJSON.Geometry | null {
+  const g = optObj(v, where);
+  if (!g) return null;
+  const depth = typeof g.type === 'string' ? GEOMETRY_DEPTH[g.type] : undefined;
+  if (depth === undefined) bad(`${where}.type`, `"${String(g.type)}" is not a GeoJSON geometry type this site keeps (Point, MultiPoint, LineString, MultiLineString, Polygon, MultiPolygon)`);
+  const walk = (c: unknown, d: number, at: string): void => {
+    if (!Array.isArray(c) || (d > 0 && !c.length)) bad(at, 'malformed coordinates');
+    if (d > 0) return c.forEach((x, i) => walk(x, d - 1, `${at}[${i}]`));
+    if (c.length < 2 || typeof c[0] !== 'number' || typeof c[1] !== 'number' || !Number.isFinite(c[0]) || !Number.isFinite(c[1])) bad(at, 'a position must be [longitude, latitude]');
+    // Points are placed against the communes by the store; lines and areas at least in the city's box.
+    if (depth > 0 && g.type !== 'MultiPoint' && !inCityBox(c[1], c[0])) bad(at, `${c[1]}, ${c[0]} is outside the city`);
+  };
+  walk(g.coordinates, depth, `${where}.coordinates`);
+  return g as unknown as GeoJSON.Geometry;
+}
+
 /** Projects from an OC4IDS project package (ours or another publisher's). */
 export function fromOc4idsPackage(pkg: unknown): ProjectInput[] {
-  if (!pkg || typeof pkg !== 'object' || !Array.isArray((pkg as { projects?: unknown }).projects)) {
-    throw new Oc4idsError('not an OC4IDS project package: no "projects" array');
-  }
+  if (!isObj(pkg) || !Array.isArray(pkg.projects)) throw new Oc4idsError('not an OC4IDS project package: no "projects" array');
   const seen = new Set<string>();
-  return ((pkg as { projects: unknown[] }).projects).map((raw, i) => {
-    const p = raw as Record<string, any>;
-    if (!p || typeof p.id !== 'string' || !p.id) throw new Oc4idsError(`project ${i + 1} has no id`);
-    if (typeof p.title !== 'string' || !p.title.trim()) throw new Oc4idsError(`project ${p.id} has no title`);
-    const cp = Array.isArray(p.contractingProcesses) ? p.contractingProcesses[0]?.summary ?? {} : {};
-    const locs: any[] = Array.isArray(p.locations) ? p.locations : [];
-    const loc = locs[0];
+  return pkg.projects.map((raw, i) => {
+    if (!isObj(raw)) bad(`project ${i + 1}`, 'must be an object');
+    const p = raw;
+    if (typeof p.id !== 'string' || !p.id) throw new Oc4idsError(`project ${i + 1} has no id`);
+    const at = `project ${p.id}`;
+    if (typeof p.title !== 'string' || !p.title.trim()) throw new Oc4idsError(`${at} has no title`);
+    const cps = objects(p.contractingProcesses, `${at}: contractingProcesses`);
+    const cp = optObj(cps[0]?.summary, `${at}: contractingProcesses[0].summary`) ?? {};
+    const cpAt = `${at}: contractingProcesses[0].summary`;
+    const tender = optObj(cp.tender, `${cpAt}.tender`) ?? {};
+    const locs = objects(p.locations, `${at}: locations`);
+    const geometries = locs.map((l, k) => optGeometry(l.geometry, `${at}: locations[${k}].geometry`));
     // Every point of every location: a work on several sites comes back as one MultiPoint.
     const pts: Array<[number, number]> = [];
-    for (const l of locs) {
-      const g = l?.geometry;
+    for (const g of geometries) {
       const list = g?.type === 'Point' ? [g.coordinates] : g?.type === 'MultiPoint' ? g.coordinates : [];
-      for (const c of Array.isArray(list) ? list : []) {
-        if (Array.isArray(c) && typeof c[0] === 'number' && typeof c[1] === 'number') pts.push([c[0], c[1]]);
-      }
+      for (const c of list) pts.push([c[0], c[1]]);
     }
     const point = pts[0] ?? null;
-    const related: any[] = Array.isArray(p.relatedProjects) ? p.relatedProjects : [];
-    const pbRaw = related.find((r) => r?.scheme === BA_ELIGE_SCHEME);
+    const address = optObj(locs[0]?.address, `${at}: locations[0].address`) ?? {};
+    const related = objects(p.relatedProjects, `${at}: relatedProjects`);
+    const pbRaw = related.find((r) => r.scheme === BA_ELIGE_SCHEME);
     const pbRef = pbRaw ? parseBudgetRef(String(pbRaw.uri ?? pbRaw.identifier ?? ''), typeof pbRaw.title === 'string' ? pbRaw.title : null) : undefined;
-    if (pbRaw && !pbRef) throw new Oc4idsError(`project ${p.id}: the BA Elige related project has no readable uri`);
-    const classes = Array.isArray(p.additionalClassifications) ? p.additionalClassifications : [];
-    const rawType = classes.find((c: any) => c.scheme === 'BA-Obras-tipo')?.id ?? null;
-    const ourType = classes.find((c: any) => c.scheme === 'Cabildo-works-type')?.id;
-    const sector = Array.isArray(p.sector) ? p.sector[0] : undefined;
-    const type: WorkType = (WORK_TYPES as readonly string[]).includes(ourType) ? ourType : rawType ? parseType(rawType) : (SECTOR_BACK[sector] ?? 'other');
-    const parties: any[] = Array.isArray(p.parties) ? p.parties : [];
-    const suppliers = parties.filter((o) => Array.isArray(o.roles) && o.roles.includes('supplier'));
-    const authority = parties.find((o) => o.id === p.publicAuthority?.id)?.name ?? p.publicAuthority?.name ?? null;
-    const workers = (p.metrics ?? []).find((m: any) => m.id === 'workers')?.observations?.[0]?.measure;
-    const progressObs = (p.metrics ?? []).find((m: any) => m.id === 'physicalProgress')?.observations ?? [];
-    const lastProgress = progressObs.length ? Number(progressObs[progressObs.length - 1].measure) : null;
-    const stageBack: Record<string, Stage> = { identification: 'planned', preparation: 'planned', implementation: 'in_progress', completion: 'finished', maintenance: 'finished', decommissioning: 'finished', decommissioned: 'finished', cancelled: 'cancelled' };
-    const stage = stageBack[p.status as string] ?? (cp.status === 'pre-award' ? 'tendering' : 'in_progress');
-    const date = (s: unknown) => (typeof s === 'string' && /^\d{4}-\d{2}-\d{2}/.test(s) ? s.slice(0, 10) : null);
-    const region: string = loc?.address?.region ?? '';
-    const original = typeof cp.contractValue?.amount === 'number' ? cp.contractValue.amount : typeof p.budget?.amount?.amount === 'number' ? p.budget.amount.amount : null;
-    const amendments: Amendment[] = (cp.modifications ?? []).map((m: any) => ({
-      date: date(m.date),
-      extraAmount: m.newContractValue && m.oldContractValue ? Number(m.newContractValue.amount) - Number(m.oldContractValue.amount) : 0,
-      extraMonths: 0,
-      reason: m.description ?? m.rationale ?? '',
-    }));
+    if (pbRaw && !pbRef) throw new Oc4idsError(`${at}: the BA Elige related project has no readable uri`);
+    const classes = objects(p.additionalClassifications, `${at}: additionalClassifications`);
+    const classId = (scheme: string) => optText(classes.find((c) => c.scheme === scheme)?.id, `${at}: additionalClassifications ${scheme}`);
+    const rawType = classId('BA-Obras-tipo');
+    const ourType = classId('Cabildo-works-type');
+    if (p.sector !== undefined && (!Array.isArray(p.sector) || p.sector.some((x) => typeof x !== 'string'))) bad(`${at}: sector`, 'must be a list of codes');
+    const sector = Array.isArray(p.sector) ? (p.sector[0] as string | undefined) : undefined;
+    const type: WorkType = ourType && (WORK_TYPES as readonly string[]).includes(ourType) ? (ourType as WorkType) : rawType ? parseType(rawType) : ((sector ? SECTOR_BACK[sector] : undefined) ?? 'other');
+    const parties = objects(p.parties, `${at}: parties`);
+    const roles = (o: Obj) => (Array.isArray(o.roles) ? o.roles : []);
+    const suppliers = parties.filter((o) => roles(o).includes('supplier'));
+    const authorityRef = optObj(p.publicAuthority, `${at}: publicAuthority`);
+    const authority = optText(parties.find((o) => authorityRef && o.id === authorityRef.id)?.name ?? authorityRef?.name, `${at}: publicAuthority.name`);
+    const metrics = objects(p.metrics, `${at}: metrics`);
+    const observations = (id: string) => objects(metrics.find((m) => m.id === id)?.observations, `${at}: metrics ${id}.observations`);
+    const workers = optNumber(observations('workers')[0]?.measure, `${at}: metrics workers`, { integer: true });
+    const progressObs = observations('physicalProgress');
+    const lastRaw = progressObs.length ? progressObs[progressObs.length - 1].measure : null;
+    const lastProgress = lastRaw === null || lastRaw === undefined ? null : Number(lastRaw);
     if (lastProgress !== null && (!Number.isFinite(lastProgress) || lastProgress < 0 || lastProgress > 100)) {
-      throw new Oc4idsError(`project ${p.id}: progress ${lastProgress} is outside 0–100`);
+      throw new Oc4idsError(`${at}: progress ${String(lastRaw)} is outside 0–100`);
     }
-    const externalId = (Array.isArray(p.identifiers) && p.identifiers.find((x: any) => x.scheme === 'BA-Obras')?.id) || p.id;
-    if (seen.has(String(externalId))) throw new Oc4idsError(`project ${p.id} appears twice in the package`);
-    seen.add(String(externalId));
+    if (p.status !== undefined && !(typeof p.status === 'string' && p.status in STATUS_BACK)) bad(`${at}: status`, `"${String(p.status)}" is not in the projectStatus codelist`);
+    const stages = objects(classes.filter((c) => c.scheme === STAGE_SCHEME), `${at}: additionalClassifications`);
+    const ourStage = stages.length && typeof stages[0].id === 'string' && (STAGE_LIST as readonly string[]).includes(stages[0].id) ? (stages[0].id as Stage) : undefined;
+    const cpStatus = optText(cp.status, `${cpAt}.status`);
+    // Our own stage rides along as a classification: tendering and paused survive the round trip.
+    const stage: Stage = ourStage ?? (p.status === 'implementation' && cpStatus === 'pre-award' ? 'tendering' : (STATUS_BACK[p.status as string] ?? (cpStatus === 'pre-award' ? 'tendering' : 'in_progress')));
+    const period = optObj(p.period, `${at}: period`) ?? {};
+    const contractPeriod = optObj(cp.contractPeriod, `${cpAt}.contractPeriod`) ?? {};
+    const completion = optObj(p.completion, `${at}: completion`) ?? {};
+    const region = optText(address.region, `${at}: locations[0].address.region`) ?? '';
+    const contractValue = optValue(cp.contractValue, `${cpAt}.contractValue`);
+    const budget = optValue(optObj(p.budget, `${at}: budget`)?.amount, `${at}: budget.amount`);
+    const original = contractValue?.amount ?? budget?.amount ?? null;
+    const amendments: Amendment[] = objects(cp.modifications, `${cpAt}.modifications`).map((m, k) => {
+      const mAt = `${cpAt}.modifications[${k}]`;
+      const oldV = optValue(m.oldContractValue, `${mAt}.oldContractValue`);
+      const newV = optValue(m.newContractValue, `${mAt}.newContractValue`);
+      const oldEnd = optDate(optObj(m.oldContractPeriod, `${mAt}.oldContractPeriod`)?.endDate, `${mAt}.oldContractPeriod.endDate`);
+      const newEnd = optDate(optObj(m.newContractPeriod, `${mAt}.newContractPeriod`)?.endDate, `${mAt}.newContractPeriod.endDate`);
+      const extraAmount = oldV && newV ? newV.amount - oldV.amount : 0;
+      const extraMonths = oldEnd && newEnd ? monthsBetween(oldEnd, newEnd) : 0;
+      if (extraAmount < 0 || extraMonths < 0) bad(mAt, 'a modification that lowers the value or shortens the period is not an amendment this site records');
+      return { date: optDate(m.date, `${mAt}.date`), extraAmount, extraMonths, reason: optText(m.description, `${mAt}.description`) ?? optText(m.rationale, `${mAt}.rationale`) ?? '' };
+    });
+    const method = optText(tender.procurementMethod, `${cpAt}.tender.procurementMethod`);
+    if (method !== null && !(METHODS as readonly string[]).includes(method)) bad(`${cpAt}.tender.procurementMethod`, `"${method}" is not one of ${METHODS.join(', ')}`);
+    const identifiers = objects(p.identifiers, `${at}: identifiers`);
+    const externalId = optText(identifiers.find((x) => x.scheme === 'BA-Obras')?.id, `${at}: identifiers BA-Obras`) ?? p.id;
+    if (!/^[\w.-]{1,120}$/.test(externalId)) bad(`${at}: identifiers`, `unreadable id "${externalId.slice(0, 40)}"`);
+    if (seen.has(externalId)) throw new Oc4idsError(`${at} appears twice in the package`);
+    seen.add(externalId);
+    const documents = objects(p.documents, `${at}: documents`);
+    const docUrl = (list: Obj[], type: string, where: string) => {
+      const k = list.findIndex((d) => d.documentType === type);
+      return k < 0 ? null : optUrl(list[k].url, `${where}[${k}].url`);
+    };
+    const cpDocs = objects(cp.documents, `${cpAt}.documents`);
+    const currency = contractValue?.currency ?? budget?.currency ?? 'ARS';
+    const funder = parties.find((o) => roles(o).includes('funder'));
     return {
-      externalId: String(externalId),
+      externalId,
       name: p.title.trim(),
-      description: p.description ?? '',
+      description: optText(p.description, `${at}: description`) ?? '',
       type,
       rawType,
-      programme: typeof p.purpose === 'string' ? p.purpose : null,
+      programme: optText(p.purpose, `${at}: purpose`),
       officeName: authority,
       stage,
       progress: lastProgress ?? (stage === 'finished' ? 100 : null),
-      startDate: date(p.period?.startDate),
-      plannedEnd: date(p.period?.endDate),
-      currentPlannedEnd: date(cp.contractPeriod?.endDate ?? p.period?.endDate),
-      actualEnd: date(p.completion?.endDate),
+      startDate: optDate(period.startDate, `${at}: period.startDate`),
+      plannedEnd: optDate(period.endDate, `${at}: period.endDate`),
+      currentPlannedEnd: optDate(contractPeriod.endDate, `${cpAt}.contractPeriod.endDate`) ?? optDate(period.endDate, `${at}: period.endDate`),
+      actualEnd: optDate(completion.endDate, `${at}: completion.endDate`),
       durationMonths: null,
       communes: (region.match(/\d+/g) ?? []).map(Number).filter((n) => n >= 1 && n <= 15),
-      neighbourhood: loc?.address?.locality ?? null,
-      address: loc?.address?.streetAddress ?? null,
+      neighbourhood: optText(address.locality, `${at}: locations[0].address.locality`),
+      address: optText(address.streetAddress, `${at}: locations[0].address.streetAddress`),
       lat: point ? point[1] : null,
       lng: point ? point[0] : null,
-      geometry: pts.length > 1 ? { type: 'MultiPoint', coordinates: pts } : pts.length === 0 && loc?.geometry ? loc.geometry : null,
+      geometry: pts.length > 1 ? { type: 'MultiPoint', coordinates: pts } : pts.length === 0 ? (geometries[0] ?? null) : null,
       sites: null,
-      workers: typeof workers === 'number' ? workers : null,
+      workers,
       beneficiaries: null,
-      funding: parties.find((o) => o.roles?.includes('funder'))?.name ?? null,
+      funding: funder ? optText(funder.name, `${at}: funder name`) : null,
       participatory: !!pbRef,
       commitment: false,
       featured: false,
-      procurementMethod: cp.tender?.procurementMethod ?? null,
-      procedureType: cp.tender?.procurementMethodDetails ?? null,
-      procedureNumber: cp.externalReference ?? null,
+      procurementMethod: method as ProjectInput['procurementMethod'],
+      procedureType: optText(tender.procurementMethodDetails, `${cpAt}.tender.procurementMethodDetails`),
+      procedureNumber: optText(cp.externalReference, `${cpAt}.externalReference`),
       tenderYear: null,
-      contractors: suppliers.map((o) => ({ name: o.name ?? null, cuit: o.identifier?.scheme === 'AR-CUIT' ? String(o.identifier.id).replace(/^(\d{2})(\d{8})(\d)$/, '$1-$2-$3') : null })),
+      contractors: suppliers.map((o, k) => {
+        const ident = optObj(o.identifier, `${at}: parties supplier ${k + 1}.identifier`);
+        return {
+          name: optText(o.name, `${at}: parties supplier ${k + 1}.name`),
+          cuit: ident?.scheme === 'AR-CUIT' ? String(ident.id).replace(/^(\d{2})(\d{8})(\d)$/, '$1-$2-$3') : null,
+        };
+      }),
       contractAmount: original,
-      currency: cp.contractValue?.currency ?? p.budget?.amount?.currency ?? 'ARS',
-      bidders: typeof cp.tender?.numberOfTenderers === 'number' ? cp.tender.numberOfTenderers : null,
-      fileNumber: classes.find((c: any) => c.scheme === 'AR-CABA-expediente')?.id ?? null,
-      tenderDocsUrl: (cp.documents ?? []).find((d: any) => d.documentType === 'biddingDocuments')?.url ?? null,
-      environmentalStudyUrl: (p.documents ?? []).find((d: any) => d.documentType === 'environmentalImpact')?.url ?? null,
-      link: (p.documents ?? []).find((d: any) => d.documentType === 'projectScope')?.url ?? null,
-      photos: (p.documents ?? [])
-        .filter((d: any) => d.documentType === 'illustration' && typeof d.url === 'string')
-        .map((d: any) => ({ url: d.url, caption: d.title ?? null, takenOn: date(d.datePublished) })),
+      currency,
+      bidders: optNumber(tender.numberOfTenderers, `${cpAt}.tender.numberOfTenderers`, { integer: true }),
+      fileNumber: classId('AR-CABA-expediente'),
+      tenderDocsUrl: docUrl(cpDocs, 'biddingDocuments', `${cpAt}.documents`),
+      environmentalStudyUrl: docUrl(documents, 'environmentalImpact', `${at}: documents`),
+      link: docUrl(documents, 'projectScope', `${at}: documents`),
+      photos: documents.flatMap((d, k) =>
+        d.documentType === 'illustration'
+          ? [{ url: optUrl(d.url, `${at}: documents[${k}].url`) ?? bad(`${at}: documents[${k}]`, 'an illustration needs a url'), caption: optText(d.title, `${at}: documents[${k}].title`), takenOn: optDate(d.datePublished, `${at}: documents[${k}].datePublished`) }]
+          : [],
+      ),
       amendments,
       ...(pbRef ? { pbRef } : {}),
     } satisfies ProjectInput;
   });
+}
+
+/** Whole and half months from one ISO date to a later one (an amendment's extension). */
+function monthsBetween(from: string, to: string): number {
+  const days = (Date.parse(`${to}T00:00:00Z`) - Date.parse(`${from}T00:00:00Z`)) / 86400000;
+  return Math.round((days / 30.44) * 2) / 2;
 }

@@ -78,6 +78,8 @@ export interface ProjectInput {
   amendments: Amendment[];
   /** Left out (not null) when the source says nothing: the record's hash stays what it was, and a link the office set is kept. */
   pbRef?: BudgetRef;
+  /** Why the progress goes down (a re-measurement, a scope change): without one, an import may not lower it. Left out when the source has none. */
+  progressReason?: string;
 }
 
 export interface RejectedRow {
@@ -85,6 +87,9 @@ export interface RejectedRow {
   reason: string;
   /** The row's id or name, to find it in the file. */
   ref?: string;
+  /** The reason for the pages: `works.reject.<code>` with these params (the CLI prints `reason`). */
+  code?: string;
+  params?: Record<string, string | number>;
 }
 
 export interface ReadResult {

@@ -392,7 +392,7 @@ export function ImportPage({ ctx, result, error }: { ctx: PageContext; result?: 
                   <tr key={i}>
                     <td>{r.line || '—'}</td>
                     <td>{r.ref ?? ''}</td>
-                    <td>{r.reason}</td>
+                    <td>{r.code ? t(`works.reject.${r.code}`, r.params ?? {}) : r.reason}</td>
                   </tr>
                 ))}
               </tbody>

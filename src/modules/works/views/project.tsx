@@ -7,6 +7,16 @@ import type { Flag } from '../domain/flags';
 import type { ProjectRow, ProgrammeRow } from '../tables';
 import { STAGES } from '../domain/normalise';
 
+/**
+ * A stored address that may become a link: http(s) only (a `javascript:` URL would run in the
+ * reader's page), or, with `sitePaths`, a path of this site such as /budgets/3/proposals/12.
+ */
+export function linkable(url: string | null | undefined, sitePaths = false): string | undefined {
+  if (!url) return undefined;
+  if (/^https?:\/\//i.test(url)) return url;
+  return sitePaths && /^\/(?!\/)/.test(url) ? url : undefined;
+}
+
 export interface ProjectPageData {
   project: ProjectRow;
   programme?: ProgrammeRow;
@@ -25,7 +35,7 @@ export function ProjectPage({ ctx, d }: { ctx: PageContext; d: ProjectPageData }
   const amount = p.contract_amount === null ? null : Number(p.contract_amount);
   const extra = d.amendments.reduce((s, a) => s + Number(a.extra_amount), 0);
   const uploaded = d.photos.filter((ph) => ph.file_id);
-  const external = d.photos.filter((ph) => !ph.file_id && ph.url);
+  const external = d.photos.filter((ph) => !ph.file_id && linkable(ph.url));
   // A work on several sites (a MultiPoint) shows every one of them.
   const places: Array<[number, number]> =
     p.geometry?.type === 'MultiPoint' ? (p.geometry.coordinates as Array<[number, number]>) : p.lat !== null && p.lng !== null ? [[p.lng, p.lat]] : [];
@@ -72,8 +82,8 @@ export function ProjectPage({ ctx, d }: { ctx: PageContext; d: ProjectPageData }
               [t('works.field.sites'), p.sites === null ? null : fmt.number(p.sites)],
               [
                 t('works.field.participatory'),
-                p.pb_ref_url ? (
-                  <a href={p.pb_ref_url}>{p.pb_ref_title ?? t('works.pb.link')}</a>
+                linkable(p.pb_ref_url, true) ? (
+                  <a href={linkable(p.pb_ref_url, true)}>{p.pb_ref_title ?? t('works.pb.link')}</a>
                 ) : p.participatory ? (
                   t('common.yes')
                 ) : null,
@@ -125,8 +135,8 @@ export function ProjectPage({ ctx, d }: { ctx: PageContext; d: ProjectPageData }
               </ul>
             ) : null,
           ],
-          [t('works.field.tenderDocs'), p.tender_docs_url ? <a href={p.tender_docs_url}>{t('works.link.download')}</a> : null],
-          [t('works.field.environmentalStudy'), p.environmental_study_url ? <a href={p.environmental_study_url}>{t('works.link.download')}</a> : null],
+          [t('works.field.tenderDocs'), linkable(p.tender_docs_url) ? <a href={linkable(p.tender_docs_url)}>{t('works.link.download')}</a> : null],
+          [t('works.field.environmentalStudy'), linkable(p.environmental_study_url) ? <a href={linkable(p.environmental_study_url)}>{t('works.link.download')}</a> : null],
         ]}
       />
       {d.amendments.length > 0 && (
@@ -205,7 +215,7 @@ export function ProjectPage({ ctx, d }: { ctx: PageContext; d: ProjectPageData }
         <ul class="usa-list">
           {external.map((ph, i) => (
             <li key={ph.id}>
-              <a href={ph.url!}>{ph.caption ?? t('works.photo.external', { n: i + 1 })}</a>
+              <a href={linkable(ph.url)}>{ph.caption ?? t('works.photo.external', { n: i + 1 })}</a>
             </li>
           ))}
         </ul>
@@ -244,9 +254,9 @@ export function ProjectPage({ ctx, d }: { ctx: PageContext; d: ProjectPageData }
         <li>
           <a href={`/api/ocds/releases/${p.id}.json`}>{t('works.export.ocds')}</a>
         </li>
-        {p.link && (
+        {linkable(p.link) && (
           <li>
-            <a href={p.link}>{t('works.link.source')}</a>
+            <a href={linkable(p.link)}>{t('works.link.source')}</a>
           </li>
         )}
       </ul>
