@@ -11,7 +11,7 @@ import type { ModuleManifest } from '../../core/manifest';
 import { manifest } from './manifest';
 import { odDb, findDataset } from './store';
 import { harvest } from './harvest';
-import { syncRegistry } from './registry-sync';
+import { syncRegistry, SYNC_JOB } from './registry-sync';
 import { createResource } from './publishing';
 import { systemActor } from '../../core/audit';
 
@@ -112,9 +112,14 @@ test('the open-data registry turns declared datasets into catalogue datasets lin
   const declared = t.services.registry.datasets().length;
   const first = await syncRegistry(t.services);
   assert.equal(first.created, declared);
+  const audited = () => t.services.db.selectFrom('audit_log').select('id').where('action', 'like', 'dataset.registry.%').execute();
+  const stamps = () => odDb(t.services).selectFrom('od_datasets').select(['name', 'modified', 'metadata_modified']).where('source', 'like', 'registry:%').orderBy('name').execute();
+  const [auditBefore, stampsBefore] = [await audited(), await stamps()];
   const again = await syncRegistry(t.services);
-  assert.equal(again.created, 0);
-  assert.equal(again.updated, declared);
+  assert.deepEqual([again.created, again.updated, again.unchanged], [0, 0, declared]);
+  // Nothing changed, so nothing is written: no audit entry, no new modified dates.
+  assert.equal((await audited()).length, auditBefore.length);
+  assert.deepEqual(await stamps(), stampsBefore);
   // End to end with core's own dataset (communes and neighbourhoods), served by core at /published.
   for (const { dataset } of t.services.registry.datasets().filter((d) => d.module === 'core')) {
     const core = (await t.app.inject(`/api/3/action/package_show?id=${dataset.slug}`)).json().result;
@@ -131,6 +136,22 @@ test('the open-data registry turns declared datasets into catalogue datasets lin
     pkg.resources.map((r: { url: string; format: string }) => [r.format, new URL(r.url).pathname]),
     [['CSV', '/published/comunas-cabildo/comunas-csv'], ['GeoJSON', '/published/comunas-cabildo/comunas-geojson']],
   );
+});
+
+test('the registry sync is a recurring job, queued when the worker starts; a run changes nothing when nothing changed', async () => {
+  const jobs = () => t.services.db.selectFrom('jobs').select(['id', 'status', 'result']).where('kind', '=', SYNC_JOB).execute();
+  assert.deepEqual(manifest.schedules, [{ job: SYNC_JOB, everyMinutes: 60 }]);
+  assert.equal((await jobs()).length, 0, 'test apps run no worker');
+  const auditBefore = await t.services.db.selectFrom('audit_log').select('id').execute();
+  // The worker's first tick queues it (core: src/core/jobs) and runs it.
+  t.services.jobs.start(20);
+  for (let i = 0; i < 250 && !(await jobs()).some((j) => j.status === 'done'); i++) await new Promise((r) => setTimeout(r, 20));
+  t.services.jobs.stop();
+  assert.equal((await jobs()).length, 1, 'queued once');
+  const [job] = await jobs();
+  assert.equal(job.status, 'done');
+  assert.equal((job.result as { unchanged: number }).unchanged, t.services.registry.datasets().length);
+  assert.equal((await t.services.db.selectFrom('audit_log').select('id').execute()).length, auditBefore.length);
 });
 
 test('/data.json validates against the Argentine profile schema', async () => {
@@ -191,7 +212,7 @@ test('catalogue page: sectors with counts, search, facets with counts, paginatio
 test('dataset page, resource preview from the DataStore (paged, sorted, filtered) with a chart and its data table', async () => {
   const db = odDb(t.services);
   const barrios = (await findDataset(db, 'barrios'))!;
-  const admin = { userId: null, admin: true, officeIds: [] };
+  const admin = { userId: null, admin: true, officeIds: [], adminOfficeIds: [] };
   const r = await createResource(t.services, systemActor, admin, { package_id: barrios.id, name: 'Población 2010', format: 'CSV' }, { data: fs.readFileSync(path.resolve('data/demo/open-data/caba_pob_barrios_2010.csv')), filename: 'pob.csv' });
   assert.equal(r.datastore_active, true);
   const page = await t.app.inject('/datasets/barrios');
@@ -215,9 +236,10 @@ test('dataset page, resource preview from the DataStore (paged, sorted, filtered
   assert.match(download.body, /^BARRIO,POBLACION/);
 });
 
-test('draft → review → published from the publishing pages, for members only', async () => {
+test('draft → review → published from the publishing pages: editors send to review, only office administrators publish', async () => {
   const office = await createOffice(t.services, { slug: 'instituto-de-vivienda' });
   const member = await createUser(t.services, { roles: ['official'], officeIds: [office.id] });
+  const head = await createUser(t.services, { roles: ['official'], officeIds: [office.id], officeAdminIds: [office.id] });
   const stranger = await createUser(t.services, { roles: ['official'] });
   const db = odDb(t.services);
   await db.insertInto('od_datasets').values({ id: 'draft-1', name: 'viviendas', title: 'Viviendas sociales', office_id: office.id, status: 'draft', extras: '[]', metadata_created: new Date(), metadata_modified: new Date() }).execute();
@@ -229,11 +251,24 @@ test('draft → review → published from the publishing pages, for members only
   const client = await new TestClient(t.app).signInAs(t.services, member.id);
   const list = await client.get('/datasets/publish');
   assert.match(list.body, /Viviendas sociales/);
+  // An editor is offered review, not publication…
+  assert.match(list.body, /<option value="review">/);
+  assert.doesNotMatch(list.body, /<option value="published">/);
   const toReview = await client.post('/datasets/viviendas/status', { status: 'review' });
   assert.equal(toReview.statusCode, 303);
   await client.get('/datasets/viviendas');
-  await client.post('/datasets/viviendas/status', { status: 'published' });
+  // …and cannot publish by posting the form anyway.
+  const notYours = await client.post('/datasets/viviendas/status', { status: 'published' });
+  assert.equal(notYours.statusCode, 403);
+  assert.match(notYours.body, /Solo quienes administran el organismo/);
+  assert.equal((await t.app.inject('/datasets/viviendas')).statusCode, 404);
+  // The office administrator publishes it.
+  const boss = await new TestClient(t.app).signInAs(t.services, head.id);
+  assert.match((await boss.get('/datasets/viviendas')).body, /<option value="published">/);
+  assert.equal((await boss.post('/datasets/viviendas/status', { status: 'published' })).statusCode, 303);
   assert.equal((await t.app.inject('/datasets/viviendas')).statusCode, 200);
+  // Unpublishing is the administrators' call too.
+  assert.equal((await client.post('/datasets/viviendas/status', { status: 'draft' })).statusCode, 403);
   const audit = await t.services.db.selectFrom('audit_log').select('details').where('action', '=', 'dataset.status').where('subject_id', '=', 'draft-1').execute();
   assert.equal(audit.length, 2);
 });
@@ -302,7 +337,7 @@ test('officials publish from the pages: a new draft, an uploaded CSV, and a dict
 test('maps: latitude/longitude columns (decimal commas too) and a registry GeoJSON, drawn server-side', async () => {
   const db = odDb(t.services);
   const barrios = (await findDataset(db, 'barrios'))!;
-  const admin = { userId: null, admin: true, officeIds: [] };
+  const admin = { userId: null, admin: true, officeIds: [], adminOfficeIds: [] };
   const csv = 'nombre;lat;lng\nObelisco;-34,6037;-58,3816\nPlanetario;-34,5696;-58,4116\nSin lugar;;\n';
   const r = await createResource(t.services, systemActor, admin, { package_id: barrios.id, name: 'Lugares', format: 'CSV' }, { data: Buffer.from(csv), filename: 'lugares.csv' });
   const page = await t.app.inject(`/datasets/barrios/resource/${r.id}`);

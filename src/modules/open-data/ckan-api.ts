@@ -23,7 +23,7 @@ import {
 } from './store';
 import { packageDict, resourceDict, orgDict, groupDict, CkanError, notFoundError, authError, validationError } from './ckan';
 import { parseFacetFields, parseFq, parseSort, splitQuery, SearchQueryError, FACET_FIELDS } from './domain/search-query';
-import { searchDatastore, searchDatastoreSql, toList, DatastoreQueryError, SqlGuardError } from './datastore';
+import { searchDatastore, searchDatastoreSql, toList, DatastoreQueryError, DatastoreSqlUnavailable, SqlGuardError } from './datastore';
 import { createPackage, updatePackage, deletePackage, createResource, updateResource as updateResourceAction, deleteResource, type Upload } from './publishing';
 import { datastoreCreate, datastoreUpsert, datastoreDelete, DatastoreWriteError } from './datastore-write';
 import type { DatasetRow, ThemeRow } from './tables';
@@ -292,15 +292,16 @@ READ.datastore_search_sql = async (ctx) => {
   const statement = ctx.params.sql;
   if (typeof statement !== 'string' || !statement.trim()) throw validationError({ sql: ['Missing value'] });
   try {
-    const r = await searchDatastoreSql(ctx.services, statement, async (table) => {
-      const res = await findResource(ctx.db, table);
+    const r = await searchDatastoreSql(ctx.services, statement, async (table, db) => {
+      const res = await findResource(db, table);
       if (!res) return false;
-      const d = await findDataset(ctx.db, res.dataset_id);
-      return !!d && (isPublic(d) || canEdit(ctx.viewer, d.office_id)) && !!(await datastoreInfo(ctx.db, res.id));
+      const d = await findDataset(db, res.dataset_id);
+      return !!d && (isPublic(d) || canEdit(ctx.viewer, d.office_id)) && !!(await datastoreInfo(db, res.id));
     });
     return { sql: statement, records: r.records, fields: r.fields, records_format: 'objects' };
   } catch (err) {
     if (err instanceof SqlGuardError) throw validationError({ query: [err.message] });
+    if (err instanceof DatastoreSqlUnavailable) throw new CkanError(503, 'Service Unavailable', err.message);
     const e = err as { code?: string; message?: string };
     if (e.code === '57014') throw validationError({ query: ['Query took too long (statement timeout)'] });
     if (e.code && /^(42|22|25|0A)/.test(e.code)) throw validationError({ query: [e.message ?? 'Invalid query'] });

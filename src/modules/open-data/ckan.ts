@@ -152,11 +152,30 @@ function str(v: unknown): string {
   return v == null ? '' : String(v);
 }
 
-function parseDate(v: unknown): Date | null {
+const ISO_DATE = /^(\d{4})-(\d{2})-(\d{2})(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?$/;
+
+/** An ISO 8601 date or date-time; anything else is an error (a wrong date is not silently dropped). */
+function parseDate(v: unknown, key: string, errors: Record<string, string[]>): Date | null {
   if (v == null || v === '') return null;
-  const d = new Date(String(v));
-  return Number.isNaN(d.getTime()) ? null : d;
+  const text = String(v).trim();
+  const m = ISO_DATE.exec(text);
+  // CKAN's times carry no zone and are UTC, as are bare dates.
+  const iso = text.replace(' ', 'T');
+  const d = new Date(!m ? NaN : text.length === 10 ? `${iso}T00:00:00Z` : /(?:Z|[+-]\d{2}:?\d{2})$/.test(iso) ? iso : `${iso}Z`);
+  // 2021-02-30 would become March 2nd: the calendar day must survive the parse.
+  const realDay = m && !Number.isNaN(d.getTime()) && new Date(Date.UTC(+m[1], +m[2] - 1, +m[3])).getUTCDate() === +m[3] && +m[2] >= 1 && +m[2] <= 12;
+  if (!realDay) {
+    errors[key] = [`Date format incorrect: "${text}" is not an ISO 8601 date (YYYY-MM-DD or YYYY-MM-DDTHH:MM:SS)`];
+    return null;
+  }
+  return d;
 }
+
+/**
+ * ISO 8601 repeating intervals as DCAT's accrualPeriodicity uses them (R/P1D, R/PT1H, R/P0.5M…;
+ * the data.json profile's list is a subset), or "eventual" (the profile's irregular updates).
+ */
+export const PERIODICITY = /^(?:R\d*\/)?P(?=\d|T\d)(?:\d+(?:[.,]\d+)?Y)?(?:\d+(?:[.,]\d+)?M)?(?:\d+(?:[.,]\d+)?W)?(?:\d+(?:[.,]\d+)?D)?(?:T(?=\d)(?:\d+(?:[.,]\d+)?H)?(?:\d+(?:[.,]\d+)?M)?(?:\d+(?:[.,]\d+)?S)?)?$|^eventual$/;
 
 /** A list as CKAN clients and portals send it: an array, a JSON array in a string, or one value ('None' is Python's null). */
 export function parseList(v: unknown): string[] {
@@ -219,8 +238,14 @@ export function parsePackage(body: Record<string, unknown>): ParsedPackage {
     const v = str(body[k]);
     if (v && !/^[^@\s]+@[^@\s]+$/.test(v)) errors[k] = ['Email address is not valid'];
   }
-  if (Object.keys(errors).length) throw validationError(errors);
   const extra = (key: string) => extrasIn.find((e) => e.key === key)?.value;
+  const periodicity = str(body.accrualPeriodicity ?? body.accrual_periodicity ?? extra('accrualPeriodicity')).trim();
+  if (periodicity && !PERIODICITY.test(periodicity)) {
+    errors.accrualPeriodicity = [`"${periodicity}" is not an ISO 8601 repeating interval (R/P1D, R/P1W, R/P1M, R/P1Y, R/PT1H…) or "eventual"`];
+  }
+  const issued = parseDate(body.issued ?? extra('issued'), 'issued', errors);
+  const modified = parseDate(body.modified ?? extra('modified'), 'modified', errors);
+  if (Object.keys(errors).length) throw validationError(errors);
   const theme = str(body.theme);
   return {
     id: body.id ? str(body.id) : undefined,
@@ -240,12 +265,12 @@ export function parsePackage(body: Record<string, unknown>): ParsedPackage {
       maintainer_email: str(body.maintainer_email),
       url: str(body.url),
       version: str(body.version),
-      accrual_periodicity: str(body.accrualPeriodicity ?? body.accrual_periodicity ?? extra('accrualPeriodicity')),
+      accrual_periodicity: periodicity,
       temporal: str(body.temporal ?? extra('temporal')),
       spatial: str(body.spatial ?? extra('spatial')),
       language: parseList(body.language ?? extra('language')),
-      issued: parseDate(body.issued ?? extra('issued')),
-      modified: parseDate(body.modified ?? extra('modified')),
+      issued,
+      modified,
       tags: [...new Set(tags)],
       themes: [...new Set(theme ? [...themes, theme] : themes)].filter(Boolean),
       extras: extrasIn.filter((e) => !DCAT_EXTRAS.includes(e.key)),
@@ -293,7 +318,7 @@ export function parseResource(body: Record<string, unknown>, opts: { requireUrl:
   const url = str(body.url).trim();
   if (opts.requireUrl && !url) errors.url = ['Missing value'];
   if (url && !/^https?:\/\//i.test(url)) errors.url = ['Must be an http(s) URL'];
-  if (body.size != null && body.size !== '' && !Number.isFinite(Number(body.size))) errors.size = ['Must be a number'];
+  if (body.size != null && body.size !== '' && !(Number.isFinite(Number(body.size)) && Number(body.size) >= 0)) errors.size = ['Must be a number of bytes, zero or more'];
   if (Object.keys(errors).length) throw validationError(errors);
   const extras: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(body)) if (!RESOURCE_KEYS.has(k)) extras[k] = v;

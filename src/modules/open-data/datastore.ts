@@ -10,7 +10,7 @@ import type { Services } from '../../core/services';
 import { odDb, type OdDb } from './store';
 import type { DictionaryField } from './tables';
 import { CKAN_TYPE, SQL_TYPE, cellProblem, columnNames, columnTypeFromCkan, detectDelimiter, paramCell, widen, type ColumnType } from './domain/tabular';
-import { guardSelect, SqlGuardError } from './domain/sql-guard';
+import { guardSelect, planFacts, SqlGuardError } from './domain/sql-guard';
 import { DATASTORE_READER } from './migrations/0001_open_data';
 
 /** A load that could not finish: the row (1-based, counting the header) and why. */
@@ -227,8 +227,9 @@ function fieldsOf(p: Plan, dictionary: DictionaryField[]): DictionaryField[] {
 }
 
 let readerRole: boolean | undefined;
-export async function readerRoleUsable(db: OdDb): Promise<boolean> {
-  if (readerRole !== undefined) return readerRole;
+/** Whether the app may SET ROLE to the DataStore reader; `fresh` asks the database again (a role an administrator just created or dropped). */
+export async function readerRoleUsable(db: OdDb, fresh = false): Promise<boolean> {
+  if (readerRole !== undefined && !fresh) return readerRole;
   const r = await sql<{ ok: boolean }>`
     select pg_has_role(current_user, oid, 'MEMBER') as ok from pg_roles where rolname = ${DATASTORE_READER}`.execute(db);
   readerRole = !!r.rows[0]?.ok;
@@ -600,23 +601,65 @@ function normaliseRecord(r: Record<string, unknown>) {
 // ---------- datastore_search_sql ----------
 
 export const SQL_TIMEOUT_MS = 5000;
+/**
+ * The largest planner cost datastore_search_sql runs. PGlite has no statement timeout (one
+ * WebAssembly thread: nothing can cancel a running query), so a cross join of two big tables
+ * would block the whole database; the plan's cost is the only fence there. Measured on PGlite, a
+ * cost of 150,000 (a 3,000 × 3,000-row cross join, counted) takes 1–2 s, so 500,000 stays near the
+ * 5 s statement timeout; a full sort or grouping of a 1M-row table costs well under it.
+ */
+export const SQL_MAX_COST = Number(process.env.OPEN_DATA_SQL_MAX_COST) || 500_000;
+
+/** datastore_search_sql cannot run safely here: the reader role is missing or not granted to the app. */
+export class DatastoreSqlUnavailable extends Error {}
 
 /**
  * Runs one guarded SELECT: READ ONLY transaction, statement timeout, search_path limited to
- * the datastore schema and, on PostgreSQL, the reader role that can read nothing else.
+ * the datastore schema and the reader role that can read nothing else (on both engines). Before
+ * it runs, its plan says what it reads: only DataStore tables the caller may see, under a cost bound.
  */
-export async function searchDatastoreSql(services: Services, statement: string, tableAllowed: (id: string) => Promise<boolean>): Promise<{ records: Record<string, unknown>[]; fields: Array<{ id: string; type: string }> }> {
+export async function searchDatastoreSql(
+  services: Services,
+  statement: string,
+  tableAllowed: (id: string, db: OdDb) => Promise<boolean>,
+): Promise<{ records: Record<string, unknown>[]; fields: Array<{ id: string; type: string }> }> {
   const guarded = guardSelect(statement);
-  for (const t of guarded.tables) {
-    if (!(await tableAllowed(t))) throw new SqlGuardError(`"${t}" is not a DataStore table`);
-  }
   const db = odDb(services);
-  const useRole = services.database.engine === 'postgres' && (await readerRoleUsable(db));
+  for (const t of guarded.tables) {
+    if (!(await tableAllowed(t, db))) throw new SqlGuardError(`"${t}" is not a DataStore table`);
+  }
+  // Both engines: PGlite runs as a superuser, so without the role a statement could read anything
+  // the plan check missed. Never fall back to the app's own role.
+  if (!(await readerRoleUsable(db, true))) {
+    services.log.error({ role: DATASTORE_READER }, 'datastore_search_sql refused: the reader role is missing or not granted to the app');
+    throw new DatastoreSqlUnavailable(
+      `datastore_search_sql is unavailable: the database role "${DATASTORE_READER}" is missing or not granted to the application; an administrator must create it (see the open-data README)`,
+    );
+  }
   const rows = await db.transaction().execute(async (trx) => {
     await sql`set transaction read only`.execute(trx);
     await sql.raw(`set local statement_timeout = ${SQL_TIMEOUT_MS}`).execute(trx);
     await sql`set local search_path = datastore`.execute(trx);
-    if (useRole) await sql.raw(`set local role ${DATASTORE_READER}`).execute(trx);
+    await sql`set local standard_conforming_strings = on`.execute(trx);
+    await sql.raw(`set local role ${DATASTORE_READER}`).execute(trx);
+    const explained = await sql<{ 'QUERY PLAN': unknown }>`explain (verbose, format json) ${sql.raw(guarded.sql)}`.execute(trx);
+    const facts = planFacts(explained.rows[0]?.['QUERY PLAN']);
+    if (facts.totalCost > SQL_MAX_COST) {
+      throw new SqlGuardError(`The query is too expensive to run (estimated cost ${Math.round(facts.totalCost)}, the limit is ${SQL_MAX_COST}): add filters, a LIMIT, or avoid cross joins`);
+    }
+    // The checks read the catalogue, which the reader role cannot: as the app, then back.
+    await sql`reset role`.execute(trx);
+    await sql`reset search_path`.execute(trx);
+    const seen = new Set<string>();
+    for (const r of facts.relations) {
+      if (seen.has(`${r.schema}.${r.name}`)) continue;
+      seen.add(`${r.schema}.${r.name}`);
+      if (r.schema !== 'datastore' || !(await tableAllowed(r.name, trx))) {
+        throw new SqlGuardError(`"${r.schema ? `${r.schema}.` : ''}${r.name}" is not a DataStore table you may read`);
+      }
+    }
+    await sql`set local search_path = datastore`.execute(trx);
+    await sql.raw(`set local role ${DATASTORE_READER}`).execute(trx);
     const r = await sql<Record<string, unknown>>`${sql.raw(guarded.sql)}`.execute(trx);
     return r.rows.slice(0, 32000);
   });

@@ -52,11 +52,39 @@ function date(v: unknown): Date | null {
 const clean = (v: unknown) => (v == null || v === 'None' ? '' : String(v));
 
 /** data.json (Argentina's profile) → the package dicts the rest of the harvester reads. */
+const UUID = /^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$/i;
+const SLUG = /^[a-z0-9_-]{2,100}$/;
+
+/**
+ * A readable CKAN name for a data.json dataset: the name in a CKAN landing page
+ * (…/dataset/<name>), else an identifier that is already a name (not a UUID or a number), else
+ * the title made a slug; the identifier only when nothing else gives one.
+ */
+export function dataJsonName(ds: Dict): string {
+  try {
+    const parts = new URL(String(ds.landingPage)).pathname.split('/').filter(Boolean);
+    const last = decodeURIComponent(parts[parts.length - 1] ?? '');
+    if (parts[parts.length - 2] === 'dataset' && SLUG.test(last) && !UUID.test(last)) return last;
+  } catch {
+    // no landing page, or not a URL
+  }
+  const id = String(ds.identifier ?? '');
+  if (SLUG.test(id) && !UUID.test(id) && !/^\d+$/.test(id)) return id;
+  return ds.title ? slugify(String(ds.title)) : slugify(id || 'dataset');
+}
+
 export function dataJsonToPackages(catalog: Dict): Dict[] {
   const themes = new Map<string, Dict>((catalog.themeTaxonomy ?? []).map((t: Dict) => [t.id, t]));
+  const used = new Map<string, number>();
+  // Two datasets with the same title get name, name-2, … in catalogue order (stable across runs).
+  const unique = (name: string) => {
+    const n = (used.get(name) ?? 0) + 1;
+    used.set(name, n);
+    return n === 1 ? name : `${name}-${n}`;
+  };
   return (catalog.dataset ?? []).map((ds: Dict) => ({
     id: ds.identifier,
-    name: slugify(ds.identifier && /^[a-z0-9_-]+$/.test(ds.identifier) ? ds.identifier : ds.title ?? ds.identifier),
+    name: unique(dataJsonName(ds)),
     title: ds.title,
     notes: ds.description,
     license_id: ds.license ?? '',

@@ -7,7 +7,7 @@ import { openDataRoutes } from './routes';
 import { searchProvider } from './search';
 import { seed } from './seed';
 import { harvestCommand } from './harvest';
-import { syncRegistry } from './registry-sync';
+import { syncRegistry, SYNC_JOB } from './registry-sync';
 import { LOAD_JOB, runLoadJob } from './publishing';
 import type { OpenDataTables } from './tables';
 
@@ -34,16 +34,18 @@ export const manifest: ModuleManifest = {
   },
   seed,
   jobs: {
-    'open-data.sync-registry': async ({ services }) => ({ ...(await syncRegistry(services)) }),
+    [SYNC_JOB]: async ({ services }) => ({ ...(await syncRegistry(services)) }),
     [LOAD_JOB]: runLoadJob,
   },
+  // What the modules publish follows their data: at start-up (a deploy that added a dataset) and hourly.
+  schedules: [{ job: SYNC_JOB, everyMinutes: 60 }],
   cli: {
     harvest: harvestCommand,
     'open-data-sync': {
       summary: 'publish the datasets other modules declare in the open-data catalogue',
       run: async (services) => {
         const r = await syncRegistry(services);
-        console.log(`Registry datasets: ${r.created} created, ${r.updated} updated.`);
+        console.log(`Registry datasets: ${r.created} created, ${r.updated} updated, ${r.unchanged} unchanged.`);
       },
     },
   },

@@ -7,6 +7,7 @@ import {
   odDb,
   viewerOf,
   canEdit,
+  canPublish,
   isPublic,
   findDataset,
   findResource,
@@ -106,7 +107,7 @@ export async function pages(app: FastifyInstance) {
       const cur = selected[f] ?? [];
       return `/datasets${qs({ ...base, [f]: cur.includes(v) ? cur.filter((x) => x !== v) : [...cur, v], page: undefined })}`;
     };
-    const popular = !q && !filters.length && page === 1 ? await publicDatasets(db, { limit: 5, offset: 0, orderBy: 'views' }) : [];
+    const popular = !q && !filters.length && page === 1 ? await publicDatasets(db, { limit: 5, offset: 0, orderBy: 'usage' }) : [];
     const pages = Math.max(1, Math.ceil(result.count / PAGE_SIZE));
     return reply.page(
       t('open-data.title'),
@@ -150,7 +151,7 @@ export async function pages(app: FastifyInstance) {
             <ol>
               {popular.map((d) => (
                 <li key={d.id}>
-                  <a href={`/datasets/${d.name}`}>{d.title}</a> ({t('open-data.views', { count: d.views })})
+                  <a href={`/datasets/${d.name}`}>{d.title}</a> ({t('open-data.usage', { views: d.views, downloads: d.downloads })})
                 </li>
               ))}
             </ol>
@@ -279,7 +280,7 @@ export async function pages(app: FastifyInstance) {
     try {
       await setStatus(services, request.actor(), viewerOf(request.user), name, status);
     } catch (err) {
-      if (err instanceof CkanError) throw new HttpError(err.status === 403 ? 403 : err.status === 404 ? 404 : 400, err.message);
+      if (err instanceof CkanError) throw new HttpError(err.status === 403 ? 403 : err.status === 404 ? 404 : 400, err.message, /administrators publish/.test(err.message) ? 'open-data.status.admins' : undefined);
       throw err;
     }
     return reply.redirect(`/datasets/${encodeURIComponent(name)}`, 303);
@@ -678,8 +679,12 @@ function LoadJobNote({ ctx, job }: { ctx: PageContext; job?: { id: number; statu
   );
 }
 
+/** The moves the user may make: editors draft ⇄ review; the office's administrators also publish and unpublish. */
 function StatusForm({ ctx, d }: { ctx: PageContext; d: DatasetRow }) {
-  const next: DatasetStatus[] = d.status === 'draft' ? ['review', 'published'] : d.status === 'review' ? ['published', 'draft'] : ['draft'];
+  const publisher = canPublish(viewerOf(ctx.user), d.office_id);
+  const all: DatasetStatus[] = d.status === 'draft' ? ['review', 'published'] : d.status === 'review' ? ['published', 'draft'] : ['draft'];
+  const next = all.filter((s) => publisher || (s !== 'published' && d.status !== 'published'));
+  if (!next.length) return <p class="usa-hint">{ctx.t('open-data.status.admins')}</p>;
   return (
     <form method="post" action={`/datasets/${d.name}/status`} class="od-inline-form">
       <CsrfField ctx={ctx} />

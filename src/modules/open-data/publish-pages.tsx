@@ -28,8 +28,18 @@ type FormBody = Record<string, string | string[]>;
 const listOf = (v: unknown): string[] => (Array.isArray(v) ? v.map(String) : typeof v === 'string' && v ? [v] : []);
 const one = (v: unknown): string => (Array.isArray(v) ? String(v[0] ?? '') : v == null ? '' : String(v));
 
-function errorText(err: CkanError): Record<string, string> {
-  return Object.fromEntries(Object.entries(err.fieldErrors ?? { form: [err.message] }).map(([k, v]) => [k, v.join('; ')]));
+/** Field errors whose CKAN message (English, for API clients) the form says in the visitor's language. */
+const TRANSLATED_ERRORS: Record<string, string> = {
+  accrualPeriodicity: 'open-data.error.periodicity',
+  issued: 'open-data.error.date',
+  modified: 'open-data.error.date',
+  size: 'open-data.error.size',
+};
+
+function errorText(err: CkanError, t?: PageContext['t']): Record<string, string> {
+  return Object.fromEntries(
+    Object.entries(err.fieldErrors ?? { form: [err.message] }).map(([k, v]) => [k, t && TRANSLATED_ERRORS[k] ? t(TRANSLATED_ERRORS[k]) : v.join('; ')]),
+  );
 }
 
 /** The dataset's DCAT metadata: the same form creates a draft and edits an existing dataset. */
@@ -111,7 +121,12 @@ function DatasetForm({
         <label class="usa-label" for="od-period">
           {t('open-data.field.periodicity')}
         </label>
-        <select class="usa-select" id="od-period" name="accrualPeriodicity">
+        {errors.accrualPeriodicity && (
+          <span class="usa-error-message" id="od-period-error" role="alert">
+            {errors.accrualPeriodicity}
+          </span>
+        )}
+        <select class={errors.accrualPeriodicity ? 'usa-select usa-input--error' : 'usa-select'} id="od-period" name="accrualPeriodicity" aria-describedby={errors.accrualPeriodicity ? 'od-period-error' : undefined}>
           {(PERIODICITIES.includes(v('accrualPeriodicity')) || !v('accrualPeriodicity') ? PERIODICITIES : [...PERIODICITIES, v('accrualPeriodicity')]).map((p) => (
             <option value={p} selected={v('accrualPeriodicity') === p} key={p}>
               {PERIODICITIES.includes(p) ? t(`open-data.periodicity.${p}`) : p}
@@ -190,7 +205,7 @@ export async function publishPages(app: FastifyInstance) {
     } catch (err) {
       if (!(err instanceof CkanError)) throw err;
       const themes = await allThemes(db);
-      return reply.page(request.t('open-data.new.title'), <DatasetForm ctx={request.pageContext()} offices={offices} themes={themes} values={body} errors={errorText(err)} />, { status: 400 });
+      return reply.page(request.t('open-data.new.title'), <DatasetForm ctx={request.pageContext()} offices={offices} themes={themes} values={body} errors={errorText(err, request.t)} />, { status: 400 });
     }
   });
 
@@ -239,7 +254,7 @@ export async function publishPages(app: FastifyInstance) {
       if (!(err instanceof CkanError)) throw err;
       if (err.status === 403) throw forbidden(err.message);
       const [offices, themes] = await Promise.all([myOffices(request), allThemes(db)]);
-      return reply.page(request.t('open-data.edit.title', { name: d.name }), <DatasetForm ctx={request.pageContext()} offices={offices} themes={themes} values={body} errors={errorText(err)} edit={d.name} />, { status: 400 });
+      return reply.page(request.t('open-data.edit.title', { name: d.name }), <DatasetForm ctx={request.pageContext()} offices={offices} themes={themes} values={body} errors={errorText(err, request.t)} edit={d.name} />, { status: 400 });
     }
     return reply.redirect(`/datasets/${d.name}`, 303);
   });

@@ -6,6 +6,7 @@ import { UploadError } from '../../core/files';
 import {
   odDb,
   canEdit,
+  canPublish,
   findOffice,
   findDataset,
   findResource,
@@ -92,6 +93,19 @@ function statusFrom(priv: boolean | null, current?: DatasetStatus): DatasetStatu
   return 'published';
 }
 
+/**
+ * The workflow's rule: an office's editors write drafts and send them to review; publishing or
+ * unpublishing is for its administrators. Through the API, an editor's dataset that does not say
+ * `private` goes to review (CKAN's default, public, is not theirs to choose); `private: false`
+ * from an editor is refused.
+ */
+function checkedStatus(viewer: Viewer, officeId: number, officeSlug: string, priv: boolean | null, current?: DatasetStatus): DatasetStatus {
+  const wanted = statusFrom(priv, current);
+  if (canPublish(viewer, officeId) || (wanted === 'published') === (current === 'published')) return wanted;
+  if (!current && priv === null) return 'review';
+  throw authError(`User not authorized to ${wanted === 'published' ? 'publish' : 'unpublish'} datasets of organization ${officeSlug}: only its administrators may (send it with private: true; they publish it)`);
+}
+
 /** package_create: the office (owner_org) must exist and the caller must be one of its members. */
 export async function createPackage(services: Services, actor: Actor, viewer: Viewer, params: Params, opts: { status?: DatasetStatus } = {}): Promise<DatasetRow> {
   const parsed = parsePackage(params);
@@ -104,7 +118,7 @@ export async function createPackage(services: Services, actor: Actor, viewer: Vi
   const resources = (parsed.resources ?? []).map((r) => parseResource(r as Params, { requireUrl: false }));
   return db.transaction().execute(async (trx) => {
     if (await findDataset(trx, parsed.input.name)) throw validationError({ name: ['That URL is already in use.'] });
-    const input: DatasetInput = { ...parsed.input, themes, office_id: office.id, status: opts.status ?? statusFrom(parsed.private), source: null };
+    const input: DatasetInput = { ...parsed.input, themes, office_id: office.id, status: opts.status ?? checkedStatus(viewer, office.id, office.slug, parsed.private), source: null };
     const d = await insertDataset(trx, input, { id: parsed.id && !(await findDataset(trx, parsed.id)) ? parsed.id : undefined, creatorId: viewer.userId });
     let pos = 0;
     for (const r of resources) await insertResource(trx, d.id, r, { position: pos++, createdBy: viewer.userId });
@@ -122,18 +136,21 @@ export async function updatePackage(services: Services, actor: Actor, viewer: Vi
   if (!current) throw notFoundError('Dataset');
   if (!canEdit(viewer, current.office_id)) throw authError(`User not authorized to edit package ${current.name}`);
   const parsed = parsePackage({ name: current.name, ...params, id: undefined });
-  let officeId = current.office_id;
+  let office = await findOffice(db, current.office_id);
   if (parsed.ownerOrg) {
-    const office = await findOffice(db, parsed.ownerOrg);
+    office = await findOffice(db, parsed.ownerOrg);
     if (!office) throw validationError({ owner_org: ['Organization does not exist'] });
     if (!canEdit(viewer, office.id)) throw authError(`User not authorized to move the dataset to organization ${office.slug}`);
-    officeId = office.id;
   }
+  const officeId = office?.id ?? current.office_id;
+  const status = checkedStatus(viewer, officeId, office?.slug ?? '', parsed.private, current.status);
   const themes = (await checkThemes(db, parsed.input.themes)) ?? [];
   const resources = parsed.resources?.map((r) => parseResource(r as Params, { requireUrl: false }));
+  // As CKAN: an update keeps the dataset's state; only an explicit "state" undeletes (or deletes) it.
+  const state = params.state === 'active' || params.state === 'deleted' ? params.state : current.state;
   return db.transaction().execute(async (trx) => {
     if (parsed.input.name !== current.name && (await findDataset(trx, parsed.input.name))) throw validationError({ name: ['That URL is already in use.'] });
-    const d = await updateDataset(trx, current.id, { ...parsed.input, themes, office_id: officeId, status: statusFrom(parsed.private, current.status), state: 'active' });
+    const d = await updateDataset(trx, current.id, { ...parsed.input, themes, office_id: officeId, status, state });
     if (resources) {
       // A resources list replaces the dataset's: matched by id, new ones added, missing ones deleted.
       const existing = (await resourcesOf(trx, [current.id])).get(current.id) ?? [];
@@ -176,6 +193,9 @@ export async function setStatus(services: Services, actor: Actor, viewer: Viewer
   const d = await findDataset(db, ref);
   if (!d || d.state === 'deleted') throw notFoundError('Dataset');
   if (!canEdit(viewer, d.office_id)) throw authError('not a member of the publishing office');
+  if ((status === 'published' || d.status === 'published') && status !== d.status && !canPublish(viewer, d.office_id)) {
+    throw authError('only the office administrators publish or unpublish its datasets');
+  }
   return db.transaction().execute(async (trx) => {
     const row = await updateDataset(trx, d.id, { status });
     await services.audit.record(actor, { action: 'dataset.status', subjectType: 'dataset', subjectId: d.id, officeId: d.office_id, details: { from: d.status, to: status } }, coreDb(trx));
@@ -233,27 +253,57 @@ export async function createResource(services: Services, actor: Actor, viewer: V
   const input = parseResource(params, { requireUrl: !upload && !opts.datastoreOnly });
   // datastore_create's own resources hold rows, not a file: CKAN marks them url_type "datastore".
   if (opts.datastoreOnly) Object.assign(input, { url_type: 'datastore' });
+  let fileId: string | null = null;
   if (upload) {
     const file = await storeUpload(services, upload, viewer.userId);
+    fileId = file.id;
     Object.assign(input, { url: '', url_type: 'upload', file_id: file.id, size: file.size, hash: `sha256:${file.sha256}`, format: formatOf(upload.filename, input.format), mimetype: file.content_type, name: input.name || upload.filename });
   }
-  const r = await db.transaction().execute(async (trx) => {
-    const row = await insertResource(trx, d.id, input, { createdBy: viewer.userId, id: input.id && !(await findResource(trx, input.id)) ? input.id : undefined });
-    await updateDataset(trx, d.id, {});
-    await services.audit.record(actor, { action: 'resource.create', subjectType: 'resource', subjectId: row.id, officeId: d.office_id, details: { dataset: d.name, name: row.name, upload: !!upload } }, coreDb(trx));
-    return row;
-  });
-  if (upload && TABULAR_FORMATS.has(r.format) && upload.data.length > loadSettings.jobThresholdBytes) {
-    await queueLoad(services, r.id, r.file_id!, r.format, input.fields, viewer.userId);
-  } else if (upload && TABULAR_FORMATS.has(r.format)) {
+  const loadNow = !!upload && TABULAR_FORMATS.has(input.format) && upload.data.length <= loadSettings.jobThresholdBytes;
+  const givenId = input.id && !(await findResource(db, input.id)) ? input.id : undefined;
+  let pending: ResourceRow | undefined;
+  if (loadNow) {
+    // The DataStore table needs its resource row, so the row exists first, hidden (state
+    // deleted), without touching the dataset or the audit log: a failed load then removes it
+    // and the stored file, and nothing has changed.
     try {
-      await loadDatastore(services, r.id, tabularSource(upload, r.format), { dictionary: input.fields });
+      pending = await db.transaction().execute(async (trx) => {
+        const row = await insertResource(trx, d.id, input, { createdBy: viewer.userId, id: givenId });
+        return trx.updateTable('od_resources').set({ state: 'deleted' }).where('id', '=', row.id).returningAll().executeTakeFirstOrThrow();
+      });
+      await loadDatastore(services, pending.id, tabularSource(upload!, input.format), { dictionary: input.fields });
     } catch (err) {
-      await db.deleteFrom('od_resources').where('id', '=', r.id).execute();
+      if (pending) await db.deleteFrom('od_resources').where('id', '=', pending.id).execute();
+      if (fileId) await discardFile(services, fileId);
       loadFailure(err);
     }
   }
+  let r: ResourceRow;
+  try {
+    r = await db.transaction().execute(async (trx) => {
+      const row = pending
+        ? await trx.updateTable('od_resources').set({ state: 'active' }).where('id', '=', pending.id).returningAll().executeTakeFirstOrThrow()
+        : await insertResource(trx, d.id, input, { createdBy: viewer.userId, id: givenId });
+      await updateDataset(trx, d.id, {});
+      await services.audit.record(actor, { action: 'resource.create', subjectType: 'resource', subjectId: row.id, officeId: d.office_id, details: { dataset: d.name, name: row.name, upload: !!upload } }, coreDb(trx));
+      return row;
+    });
+  } catch (err) {
+    if (pending) {
+      await dropDatastore(db, pending.id);
+      await db.deleteFrom('od_resources').where('id', '=', pending.id).execute();
+    }
+    if (fileId) await discardFile(services, fileId);
+    throw err;
+  }
+  if (upload && TABULAR_FORMATS.has(r.format) && !loadNow) await queueLoad(services, r.id, r.file_id!, r.format, input.fields, viewer.userId);
   return (await findResource(db, r.id))!;
+}
+
+/** Removes a file stored for an upload that was then refused, so that no orphan is left. */
+async function discardFile(services: Services, fileId: string): Promise<void> {
+  await services.db.deleteFrom('files').where('id', '=', fileId).execute();
+  await services.files.storage.remove(fileId);
 }
 
 /** resource_update replaces (resource_patch merges); a new file becomes a new version. */
@@ -280,10 +330,14 @@ export async function updateResource(services: Services, actor: Actor, viewer: V
       queued = { fileId: file.id, format: input.format, dictionary: input.fields.length ? input.fields : current.fields };
       input.fields = current.fields;
     } else if (TABULAR_FORMATS.has(input.format)) {
-      // Loaded before the row changes: a failed load leaves both the old table and the old file.
-      await Promise.resolve()
-        .then(() => loadDatastore(services, current.id, tabularSource(upload, input.format), { dictionary: input.fields.length ? input.fields : current.fields }))
-        .catch(loadFailure);
+      // Loaded before the row changes: a failed load leaves the old table and the old file, and
+      // the new file is removed again.
+      try {
+        await loadDatastore(services, current.id, tabularSource(upload, input.format), { dictionary: input.fields.length ? input.fields : current.fields });
+      } catch (err) {
+        await discardFile(services, file.id);
+        loadFailure(err);
+      }
       input.fields = (await db.selectFrom('od_datastore').select('fields').where('resource_id', '=', current.id).executeTakeFirstOrThrow()).fields;
     }
   }

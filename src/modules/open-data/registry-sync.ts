@@ -13,11 +13,12 @@ const titleOf = (slug: string) => slug.replace(/-/g, ' ').replace(/^./, (c) => c
  * (upsert by slug). Their resources point at /published/<dataset>/<resource>, which core
  * produces on request, so the files are always current.
  */
-export async function syncRegistry(services: Services): Promise<{ created: number; updated: number }> {
+export async function syncRegistry(services: Services): Promise<{ created: number; updated: number; unchanged: number }> {
   const db = odDb(services);
   const base = services.config.baseUrl;
   let created = 0;
   let updated = 0;
+  let unchanged = 0;
   for (const { module, dataset } of services.registry.datasets()) {
     await db.transaction().execute(async (trx) => {
       let office = await trx.selectFrom('offices').select('id').where('slug', '=', PLATFORM_OFFICE).executeTakeFirst();
@@ -46,11 +47,20 @@ export async function syncRegistry(services: Services): Promise<{ created: numbe
         source: `registry:${module}`,
       };
       const existing = await findDataset(trx, dataset.slug);
+      const rows = dataset.resources.map((r, i) => ({
+        id: `registry-${dataset.slug}-${r.slug}`,
+        row: { dataset_id: existing?.id ?? `registry-${dataset.slug}`, position: i, name: r.name, format: r.format, mimetype: r.mediaType, url: `${base}/published/${dataset.slug}/${r.slug}`, state: 'active' },
+      }));
       let id: string;
       if (existing) {
         if (existing.source !== `registry:${module}`) return;
         id = existing.id;
-        await trx.updateTable('od_datasets').set({ ...values, modified: new Date() }).where('id', '=', id).execute();
+        // Nothing declared changed: no new modified date, no audit entry, no catalogue version bump.
+        if (await sameAsStored(trx, existing, values, rows)) {
+          unchanged++;
+          return;
+        }
+        await trx.updateTable('od_datasets').set({ ...values, modified: new Date(), metadata_modified: new Date() }).where('id', '=', id).execute();
         updated++;
       } else {
         id = `registry-${dataset.slug}`;
@@ -58,8 +68,7 @@ export async function syncRegistry(services: Services): Promise<{ created: numbe
         created++;
       }
       for (const [i, r] of dataset.resources.entries()) {
-        const rid = `registry-${dataset.slug}-${r.slug}`;
-        const row = { dataset_id: id, position: i, name: r.name, format: r.format, mimetype: r.mediaType, url: `${base}/published/${dataset.slug}/${r.slug}`, state: 'active' };
+        const { id: rid, row } = rows[i];
         const found = await trx.selectFrom('od_resources').select('id').where('id', '=', rid).executeTakeFirst();
         if (found) await trx.updateTable('od_resources').set(row).where('id', '=', rid).execute();
         else {
@@ -70,5 +79,31 @@ export async function syncRegistry(services: Services): Promise<{ created: numbe
       await services.audit.record(systemActor, { action: existing ? 'dataset.registry.update' : 'dataset.registry.create', subjectType: 'dataset', subjectId: id, officeId: office.id, details: { module } }, coreDb(trx));
     });
   }
-  return { created, updated };
+  return { created, updated, unchanged };
 }
+
+type Trx = Parameters<typeof findDataset>[0];
+
+async function sameAsStored(
+  trx: Trx,
+  existing: NonNullable<Awaited<ReturnType<typeof findDataset>>>,
+  values: Record<string, unknown>,
+  rows: Array<{ id: string; row: Record<string, unknown> }>,
+): Promise<boolean> {
+  const stored = existing as unknown as Record<string, unknown>;
+  for (const [k, v] of Object.entries(values)) {
+    const mine = k === 'extras' ? JSON.parse(String(v)) : v;
+    if (JSON.stringify(stored[k]) !== JSON.stringify(mine)) return false;
+  }
+  const resources = await trx
+    .selectFrom('od_resources')
+    .select(['id', 'dataset_id', 'position', 'name', 'format', 'mimetype', 'url', 'state'])
+    .where('id', 'in', rows.length ? rows.map((r) => r.id) : ['-'])
+    .execute();
+  return rows.every(({ id, row }) => {
+    const found = resources.find((x) => x.id === id) as Record<string, unknown> | undefined;
+    return !!found && Object.entries(row).every(([k, v]) => found[k] === v);
+  });
+}
+
+export const SYNC_JOB = 'open-data.sync-registry';

@@ -9,7 +9,7 @@ import { createPackage, createResource, updateResource } from './publishing';
 import { syncRegistry } from './registry-sync';
 import { BUDGET_DATASET } from './views/budget';
 
-const seeder: Viewer = { userId: null, admin: true, officeIds: [] };
+const seeder: Viewer = { userId: null, admin: true, officeIds: [], adminOfficeIds: [] };
 
 /** Files we have for resources of the real catalogue: uploaded so that previews and the DataStore work. */
 const FILES: Array<{ dataset: string; resource?: string; name: string; file: string; description: string }> = [

@@ -18,16 +18,24 @@ export interface Viewer {
   userId: number | null;
   admin: boolean;
   officeIds: number[];
+  /** Offices the user administers (not only edits for): their datasets are published by them. */
+  adminOfficeIds: number[];
 }
-export const anonymous: Viewer = { userId: null, admin: false, officeIds: [] };
+export const anonymous: Viewer = { userId: null, admin: false, officeIds: [], adminOfficeIds: [] };
 
-export function viewerOf(user: { id: number; roles: string[]; officeIds: number[] } | null): Viewer {
+export function viewerOf(user: { id: number; roles: string[]; officeIds: number[]; officeAdminIds?: number[] } | null): Viewer {
   if (!user) return anonymous;
-  return { userId: user.id, admin: user.roles.includes('admin'), officeIds: user.officeIds };
+  return { userId: user.id, admin: user.roles.includes('admin'), officeIds: user.officeIds, adminOfficeIds: user.officeAdminIds ?? [] };
 }
 
+/** Editors and administrators of the office (and site administrators) change its datasets. */
 export function canEdit(viewer: Viewer, officeId: number): boolean {
   return viewer.admin || viewer.officeIds.includes(officeId);
+}
+
+/** Publishing (and unpublishing) is for the office's administrators and site administrators only. */
+export function canPublish(viewer: Viewer, officeId: number): boolean {
+  return viewer.admin || viewer.adminOfficeIds.includes(officeId);
 }
 
 export function isPublic(d: Pick<DatasetRow, 'state' | 'status'>): boolean {
@@ -290,13 +298,14 @@ export async function listDatasetNames(db: OdDb, limit: number, offset: number):
   return rows.map((r) => r.name);
 }
 
-export async function publicDatasets(db: OdDb, opts: { limit: number; offset: number; orderBy?: 'metadata_modified' | 'views' }): Promise<DatasetRow[]> {
+/** `usage`: the most used first, views and downloads counted alike (a download is a use too). */
+export async function publicDatasets(db: OdDb, opts: { limit: number; offset: number; orderBy?: 'metadata_modified' | 'usage' }): Promise<DatasetRow[]> {
   return db
     .selectFrom('od_datasets')
     .selectAll()
     .where('state', '=', 'active')
     .where('status', '=', 'published')
-    .orderBy(opts.orderBy ?? 'metadata_modified', 'desc')
+    .orderBy(opts.orderBy === 'usage' ? sql`views + downloads` : sql.ref('metadata_modified'), 'desc')
     .orderBy('name')
     .limit(opts.limit)
     .offset(opts.offset)

@@ -1,5 +1,6 @@
 // What the CKAN API tests share: a portal with two offices (one the tests publish for, one that may
-// not), two themes, and ckanapi clients anonymous, as a member (raw token) and as an outsider
+// not), two themes, and ckanapi clients anonymous, as a member that administers the office (raw
+// token), as a member that only edits for it (drafts and review, no publishing) and as an outsider
 // (token as a Bearer header: both forms are accepted).
 import assert from 'node:assert/strict';
 import { Portal } from 'ckanapi';
@@ -15,9 +16,12 @@ export interface CkanFixture {
   base: string;
   anon: CkanClient;
   editor: CkanClient;
+  /** A member with the office's 'editor' role only. */
+  junior: CkanClient;
   outsider: CkanClient;
   officeSlug: string;
   memberId: number;
+  juniorId: number;
   strangerId: number;
 }
 
@@ -26,14 +30,16 @@ export async function ckanFixture(opts: { office: [string, string]; otherOffice:
   const base = await t.app.listen({ port: 0, host: '127.0.0.1' });
   const office = await createOffice(t.services, { slug: opts.office[0], name: opts.office[1] });
   const other = await createOffice(t.services, { slug: opts.otherOffice[0], name: opts.otherOffice[1] });
-  const member = await createUser(t.services, { roles: ['official'], officeIds: [office.id] });
+  const member = await createUser(t.services, { roles: ['official'], officeIds: [office.id], officeAdminIds: [office.id] });
+  const juniorUser = await createUser(t.services, { roles: ['official'], officeIds: [office.id] });
   const stranger = await createUser(t.services, { roles: ['official'], officeIds: [other.id] });
   const db = odDb(t.services);
   for (const [name, title] of opts.themes) await upsertTheme(db, { name, title });
   const anon = new Portal(base);
   const editor = anon.withToken((await createApiToken(t.services.db, member.id, 'test')).token);
+  const junior = anon.withToken((await createApiToken(t.services.db, juniorUser.id, 'test')).token);
   const outsider = anon.withToken(`Bearer ${(await createApiToken(t.services.db, stranger.id, 'test')).token}`);
-  return { t, base, anon, editor, outsider, officeSlug: office.slug, memberId: member.id, strangerId: stranger.id };
+  return { t, base, anon, editor, junior, outsider, officeSlug: office.slug, memberId: member.id, juniorId: juniorUser.id, strangerId: stranger.id };
 }
 
 export interface CkanErr {

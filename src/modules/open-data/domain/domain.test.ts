@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseFq, parseFacetFields, parseSort, splitQuery, SearchQueryError } from './search-query';
-import { guardSelect, SqlGuardError } from './sql-guard';
+import { guardSelect, planFacts, SqlGuardError } from './sql-guard';
 import { detectDelimiter, columnNames, widen, cellProblem, copyCell } from './tabular';
 import { barChartData, niceMax } from './chart';
 import { coordinate, coordinateColumns, pathOf, projection, shapesOf, validPosition } from './map';
@@ -53,9 +53,40 @@ test('datastore_search_sql guard: one SELECT over named tables, nothing else', (
     'select 1',
     'select * from generate_series(1, 10)',
     '',
+    // E'' strings take backslash escapes: \' does not end them, so the "comment" is inside the string
+    // and the sub-select after it is seen (and its schema refused).
+    "select E'\\' --', (select email from public.users limit 1) as leak\nfrom \"t1\"",
+    'select * from U&"\\0070g_class"',
+    'select public.od_dataset_formats(x) from "t1"',
+    'select schema_to_xml(\'public\', true, true, \'\') from "t1"',
+    'select $1 from "t1"',
+    "select ts_rewrite('a'::tsquery, 'select q, s from public.od_datasets') from \"t1\"",
   ]) {
     assert.throws(() => guardSelect(bad), SqlGuardError, bad);
   }
+  // An E'' string's escaped quote, and a U&'' string, are strings: what follows them is still read.
+  assert.deepEqual(guardSelect("select E'it\\'s' as a, U&'d\\0061t' as b from \"t1\"").tables, ['t1']);
+});
+
+test('datastore_search_sql plan facts: every relation read, forbidden calls in expressions, the cost', () => {
+  const plan = [{
+    Plan: {
+      'Node Type': 'Nested Loop', 'Total Cost': 1234.5, Output: ['a.x'],
+      Plans: [
+        { 'Node Type': 'Seq Scan', 'Relation Name': 't1', Schema: 'datastore', Alias: 'a', Output: ['a.x'] },
+        { 'Node Type': 'Seq Scan', 'Relation Name': 'users', Schema: 'public', Alias: 'users', Filter: "(users.email <> 'pg_sleep(1)'::text)" },
+      ],
+    },
+  }];
+  const f = planFacts(JSON.stringify(plan));
+  assert.deepEqual(f.relations, [{ schema: 'datastore', name: 't1' }, { schema: 'public', name: 'users' }]);
+  assert.equal(f.totalCost, 1234.5);
+  // PostgreSQL's deparse has resolved every quoting: a call found there is refused.
+  const withCall = (expr: string) => [{ Plan: { 'Node Type': 'Result', 'Total Cost': 1, Output: [expr] } }];
+  assert.throws(() => planFacts(withCall('pg_sleep(\'1\'::double precision)')), SqlGuardError);
+  assert.throws(() => planFacts(withCall('public.od_dataset_formats(a.x)')), SqlGuardError);
+  assert.throws(() => planFacts(withCall('(query_to_xml(\'select 1\'::text, true, true, \'\'::text))::text')), SqlGuardError);
+  assert.doesNotThrow(() => planFacts(withCall("sum(a.x), lower(a.y), 'pg_sleep('::text")));
 });
 
 test('tabular: delimiter, column names, type inference, COPY cells', () => {

@@ -1,8 +1,9 @@
 /**
- * datastore_search_sql accepts one read-only SELECT over DataStore tables. This is the first
- * of three fences (then a READ ONLY transaction with a statement timeout, then on PostgreSQL a
- * role that can read the datastore schema only): it rejects what is not a single SELECT and
- * names the tables the statement reads, so that the caller can check each one exists.
+ * datastore_search_sql accepts one read-only SELECT over DataStore tables. The tokenizer here is
+ * the first fence only (it rejects what is not a single SELECT and names the tables after
+ * FROM/JOIN); the one that decides what a statement reads is `planFacts`, over PostgreSQL's own
+ * plan of it; then a READ ONLY transaction with a statement timeout, a cost bound, and a role that
+ * can read the datastore schema only.
  */
 export class SqlGuardError extends Error {}
 
@@ -14,7 +15,27 @@ const FORBIDDEN = new Set([
 ]);
 
 /** Functions that reach outside the statement's own rows (files, sleeping, settings, other sessions). */
-const FORBIDDEN_FUNCTION = /^(pg_|lo_|dblink|current_setting|set_config|query_to_xml|table_to_xml|database_to_xml|xpath|txid_|inet_|version$)/i;
+const FORBIDDEN_FUNCTION = /^(pg_|lo_|dblink|current_setting|set_config|query_to_xml|table_to_xml|schema_to_xml|database_to_xml|cursor_to_xml|ts_stat$|ts_rewrite$|xpath|txid_|inet_|version$)/i;
+/** The same functions, found anywhere in a deparsed expression of the plan (name then "("). */
+const FORBIDDEN_CALL =
+  /(?:^|[^A-Za-z0-9_$."])"?((?:pg_|lo_|dblink|query_to_xml|table_to_xml|schema_to_xml|database_to_xml|cursor_to_xml|xpath|txid_|inet_)[A-Za-z0-9_$]*|current_setting|set_config|ts_stat|ts_rewrite|version)"?\s*\(/i;
+
+function readString(s: string, start: number, backslashEscapes: boolean): { text: string; end: number } {
+  let j = start + 1;
+  let text = '';
+  for (;;) {
+    if (j >= s.length) throw new SqlGuardError('Unterminated string literal');
+    if (backslashEscapes && s[j] === '\\') {
+      text += s[j + 1] ?? '';
+      j += 2;
+    } else if (s[j] === "'" && s[j + 1] === "'") {
+      text += "'";
+      j += 2;
+    } else if (s[j] === "'") break;
+    else text += s[j++];
+  }
+  return { text, end: j + 1 };
+}
 
 interface Token {
   kind: 'word' | 'quoted' | 'string' | 'symbol' | 'number';
@@ -36,18 +57,11 @@ function tokenize(sqlText: string): Token[] {
       if (end < 0) throw new SqlGuardError('Unterminated comment');
       i = end + 2;
     } else if (c === "'") {
-      let j = i + 1;
-      let text = '';
-      for (;;) {
-        if (j >= s.length) throw new SqlGuardError('Unterminated string literal');
-        if (s[j] === "'" && s[j + 1] === "'") {
-          text += "'";
-          j += 2;
-        } else if (s[j] === "'") break;
-        else text += s[j++];
-      }
-      tokens.push({ kind: 'string', text });
-      i = j + 1;
+      // Standard-conforming string: a backslash is an ordinary character (the caller sets
+      // standard_conforming_strings on for the statement).
+      const r = readString(s, i, false);
+      tokens.push({ kind: 'string', text: r.text });
+      i = r.end;
     } else if (c === '"') {
       let j = i + 1;
       let text = '';
@@ -62,13 +76,30 @@ function tokenize(sqlText: string): Token[] {
       tokens.push({ kind: 'quoted', text });
       i = j + 1;
     } else if (c === '$') {
-      // Dollar quoting could hide anything from this scanner; CKAN's users do not need it.
-      throw new SqlGuardError('Dollar-quoted strings and parameters are not allowed');
+      // Dollar quoting ($$…$$, $tag$…$tag$) could hide anything from this scanner, and $1 is a
+      // parameter nobody can bind here; CKAN's users need neither.
+      throw new SqlGuardError(/^\$([A-Za-z_][A-Za-z0-9_]*)?\$/.test(s.slice(i)) ? 'Dollar-quoted strings are not allowed' : 'Parameters ($1) are not allowed');
     } else if (/[A-Za-z_]/.test(c)) {
       let j = i;
       while (j < s.length && /[A-Za-z0-9_$]/.test(s[j])) j++;
-      tokens.push({ kind: 'word', text: s.slice(i, j) });
-      i = j;
+      const word = s.slice(i, j).toLowerCase();
+      if (word === 'e' && s[j] === "'") {
+        // E'…': backslash escapes, so \' does not end the string (it would hide what follows).
+        const r = readString(s, j, true);
+        tokens.push({ kind: 'string', text: r.text });
+        i = r.end;
+      } else if (word === 'u' && s[j] === '&' && s[j + 1] === "'") {
+        // U&'…': only \XXXX escapes, a quote still ends it unless doubled.
+        const r = readString(s, j + 1, false);
+        tokens.push({ kind: 'string', text: r.text });
+        i = r.end;
+      } else if (word === 'u' && s[j] === '&' && s[j + 1] === '"') {
+        // U&"\0070g_…" would spell a name this scanner cannot see.
+        throw new SqlGuardError('Unicode-escaped identifiers (U&"…") are not allowed');
+      } else {
+        tokens.push({ kind: 'word', text: s.slice(i, j) });
+        i = j;
+      }
     } else if (/[0-9]/.test(c)) {
       let j = i;
       while (j < s.length && /[0-9.eE]/.test(s[j])) j++;
@@ -124,6 +155,11 @@ export function guardSelect(sqlText: string): GuardedSql {
       const prev = tokens[k - 1];
       const after = tokens[k + 2];
       const isRelation = after?.kind !== 'symbol' || after.text !== '(';
+      if (!isRelation && (prev.kind === 'word' || prev.kind === 'quoted')) {
+        // Unqualified names resolve in pg_catalog only (search_path is the datastore schema,
+        // which holds no functions); a qualified one could be the app's own function that reads its tables.
+        throw new SqlGuardError(`Function "${prev.text}.${next.text}" is not allowed`);
+      }
       if (isRelation && (prev.kind === 'word' || prev.kind === 'quoted') && ['public', 'pg_catalog', 'information_schema'].includes(prev.text.toLowerCase())) {
         throw new SqlGuardError(`Schema "${prev.text}" is not readable`);
       }
@@ -150,4 +186,52 @@ export function guardSelect(sqlText: string): GuardedSql {
   const real = tables.filter((name) => !ctes.has(name));
   if (!real.length) throw new SqlGuardError('The statement must read at least one DataStore table');
   return { sql: body, tables: [...new Set(real)] };
+}
+
+/** Plan keys whose strings are names or labels, not expressions. */
+const PLAN_LABELS = new Set([
+  'Node Type', 'Relation Name', 'Schema', 'Alias', 'Index Name', 'CTE Name', 'Subplan Name', 'Parent Relationship',
+  'Join Type', 'Strategy', 'Function Name', 'Scan Direction', 'Partial Mode', 'Operation', 'Command', 'Sort Method', 'Sort Space Type',
+]);
+
+export interface PlanFacts {
+  /** Every relation the plan reads (tables, views are already expanded), with its schema. */
+  relations: Array<{ schema: string; name: string }>;
+  /** The planner's total cost of the whole statement. */
+  totalCost: number;
+}
+
+/**
+ * Reads `EXPLAIN (VERBOSE, FORMAT JSON)` of a guarded statement: the relations it actually reads
+ * (comma joins, `TABLE x`, sub-selects anywhere, CTEs — whatever the tokenizer missed) and its
+ * cost. The expressions are PostgreSQL's own deparse (U&, E'' and casts already resolved), so
+ * a forbidden or schema-qualified function call found there is refused too.
+ */
+export function planFacts(explainResult: unknown): PlanFacts {
+  const parsed = typeof explainResult === 'string' ? JSON.parse(explainResult) : explainResult;
+  const root = (Array.isArray(parsed) ? parsed[0] : parsed) as { Plan?: Record<string, unknown> } | undefined;
+  if (!root?.Plan) throw new SqlGuardError('The statement could not be planned');
+  const relations: PlanFacts['relations'] = [];
+  const expressions: string[] = [];
+  const walk = (node: unknown, key?: string): void => {
+    if (Array.isArray(node)) {
+      for (const x of node) walk(x, key);
+    } else if (node && typeof node === 'object') {
+      const o = node as Record<string, unknown>;
+      if (typeof o['Relation Name'] === 'string') relations.push({ schema: String(o.Schema ?? ''), name: o['Relation Name'] });
+      for (const [k, v] of Object.entries(o)) walk(v, k);
+    } else if (typeof node === 'string' && key && !PLAN_LABELS.has(key)) {
+      expressions.push(node);
+    }
+  };
+  walk(root.Plan);
+  const qualified = /([A-Za-z0-9_$"]+)\s*\.\s*("?[A-Za-z_][A-Za-z0-9_$]*"?)\s*\(/;
+  for (const e of expressions) {
+    const code = e.replace(/'(?:[^']|'')*'/g, "''");
+    const f = FORBIDDEN_CALL.exec(code);
+    if (f) throw new SqlGuardError(`Function "${f[1]}" is not allowed`);
+    const q = qualified.exec(code);
+    if (q) throw new SqlGuardError(`Function "${q[1]}.${q[2]}" is not allowed`);
+  }
+  return { relations, totalCost: Number(root.Plan['Total Cost'] ?? 0) };
 }

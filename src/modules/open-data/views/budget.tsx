@@ -9,8 +9,14 @@ import { BarChart } from './chart';
 /** The dataset whose DataStore table feeds the budget explorer (its demo figures are illustrative). */
 export const BUDGET_DATASET = 'presupuesto-ejecucion';
 const COLUMNS = ['jurisdiccion', 'finalidad', 'vigente', 'devengado'];
+/** The sector of the city's budget documents (BA Data files them under "Economía y finanzas"). */
+export const BUDGET_THEME = process.env.OPEN_DATA_BUDGET_THEME || 'economia-y-finanzas';
+const DOCUMENTS_SHOWN = 100;
 
 export interface BudgetData {
+  /** Published datasets of the budget theme (at most DOCUMENTS_SHOWN), and how many there are. */
+  documents: Array<{ name: string; title: string; notes: string }>;
+  documentCount: number;
   dataset: { name: string; title: string } | null;
   byJurisdiction: Array<{ label: string; allocated: number; accrued: number }>;
   byPurpose: Array<{ label: string; allocated: number; accrued: number }>;
@@ -18,8 +24,17 @@ export interface BudgetData {
 
 export async function budgetData(services: Services): Promise<BudgetData> {
   const db = odDb(services);
+  const themed = db
+    .selectFrom('od_datasets')
+    .where('state', '=', 'active')
+    .where('status', '=', 'published')
+    .where(sql<boolean>`${BUDGET_THEME} = any(themes)`);
+  const [documents, count] = await Promise.all([
+    themed.select(['name', 'title', 'notes']).orderBy('title').orderBy('name').limit(DOCUMENTS_SHOWN).execute(),
+    themed.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow(),
+  ]);
   const d = await findDataset(db, BUDGET_DATASET);
-  const empty: BudgetData = { dataset: null, byJurisdiction: [], byPurpose: [] };
+  const empty: BudgetData = { documents, documentCount: Number(count.n), dataset: null, byJurisdiction: [], byPurpose: [] };
   if (!d || d.state !== 'active' || d.status !== 'published') return empty;
   const r = await db
     .selectFrom('od_resources as r')
@@ -36,7 +51,7 @@ export async function budgetData(services: Services): Promise<BudgetData> {
       from ${sql.raw(tableRef(r.id))} group by 1 order by 2 desc limit 20`.execute(db);
     return rows.rows.map((x) => ({ label: x.label, allocated: Number(x.allocated), accrued: Number(x.accrued) }));
   };
-  return { dataset: { name: d.name, title: d.title }, byJurisdiction: await by('jurisdiccion'), byPurpose: await by('finalidad') };
+  return { ...empty, dataset: { name: d.name, title: d.title }, byJurisdiction: await by('jurisdiccion'), byPurpose: await by('finalidad') };
 }
 
 export function BudgetExplorer({ ctx, data }: { ctx: PageContext; data: BudgetData }) {
@@ -86,6 +101,32 @@ export function BudgetExplorer({ ctx, data }: { ctx: PageContext; data: BudgetDa
               ))}
             </tbody>
           </table>
+        </>
+      )}
+      <h2 id="budget-documents">{t('open-data.budget.documents')}</h2>
+      {!data.documents.length ? (
+        <p>{t('open-data.budget.documents.none')}</p>
+      ) : (
+        <>
+          <ul class="usa-collection">
+            {data.documents.map((d) => (
+              <li class="usa-collection__item" key={d.name}>
+                <div class="usa-collection__body">
+                  <h3 class="usa-collection__heading">
+                    <a class="usa-link" href={`/datasets/${d.name}`}>
+                      {d.title}
+                    </a>
+                  </h3>
+                  {d.notes && <p class="usa-collection__description">{d.notes.length > 240 ? `${d.notes.slice(0, 240)}…` : d.notes}</p>}
+                </div>
+              </li>
+            ))}
+          </ul>
+          {data.documentCount > data.documents.length && (
+            <p>
+              <a href={`/datasets?groups=${encodeURIComponent(BUDGET_THEME)}`}>{t('open-data.budget.documents.all', { count: data.documentCount })}</a>
+            </p>
+          )}
         </>
       )}
     </div>
