@@ -39,6 +39,7 @@ async function main() {
   url.pathname = `/${DB}`;
   // Filing is rate-limited per client in production; the benchmark measures throughput, not the limit.
   process.env.REQUESTS_API_POSTS_PER_MINUTE = '100000000';
+  process.env.REQUESTS_API_POSTS_PER_KEY_PER_MINUTE = '100000000';
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'cabildo-bench-rq-'));
   const config = loadConfig({ SEED: 'none', LOG_LEVEL: 'warn' }, { dataDir, databaseUrl: url.toString(), logLevel: 'warn' });
   const database = await openDatabase({ databaseUrl: url.toString(), poolSize: 10 });

@@ -1,6 +1,7 @@
-import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { XMLBuilder } from 'fast-xml-parser';
 import { userFromApiToken } from '../../core/auth/session';
+import type { SessionUser } from '../../core/ui/context';
 import type { Services } from '../../core/services';
 import { attributesFromForm } from './domain/attributes';
 import { open311Status, mySocietyStatus, isStatus, type RequestStatus } from './domain/status';
@@ -65,12 +66,36 @@ export function jurisdictionOf(services: Services): string {
   return new URL(services.config.baseUrl).hostname;
 }
 
+/** POSTs a minute: per address for requests without a valid api_key, per account for those with one. */
+export function open311PostLimits(env: NodeJS.ProcessEnv) {
+  const read = (v: string | undefined, fallback: number) => (v && Number.isInteger(Number(v)) && Number(v) > 0 ? Number(v) : fallback);
+  return { perIp: read(env.REQUESTS_API_POSTS_PER_MINUTE, 60), perAccount: read(env.REQUESTS_API_POSTS_PER_KEY_PER_MINUTE, 120) };
+}
+
 export async function open311(app: FastifyInstance) {
   const services = app.services;
   const db = rqDb(services);
   const base = services.config.baseUrl;
   const photoUrl = (fileId: string) => `${base}/requests/photos/${fileId}`;
-  const postLimit = Number(process.env.REQUESTS_API_POSTS_PER_MINUTE) || 60;
+  const limits = open311PostLimits(process.env);
+  // Counted in core's rate-limit store (shared through Redis when REDIS_URL is set). A valid api_key is
+  // counted per account (all its tokens together) wherever it comes from: one key spread over many
+  // addresses is still one client, and an app's server behind one address is limited by its own key, not
+  // by everyone else's traffic from that address. Without a valid key the address is all there is.
+  const limitKeys = new WeakMap<FastifyRequest, string>();
+  const keyOf = (request: FastifyRequest) => limitKeys.get(request) ?? `rq311-ip:${request.ip}`;
+  const perAccount = app.createRateLimit({ max: limits.perAccount, timeWindow: '1 minute', keyGenerator: keyOf });
+  const perIp = app.createRateLimit({ max: limits.perIp, timeWindow: '1 minute', keyGenerator: keyOf });
+  /** Counts this POST against its account (valid key) or its address (none); a 429 error list past the limit. */
+  async function admit(request: FastifyRequest, reply: FastifyReply, accountId: number | null) {
+    limitKeys.set(request, accountId === null ? `rq311-ip:${request.ip}` : `rq311-account:${accountId}`);
+    const res = await (accountId === null ? perIp : perAccount)(request);
+    if (res.isAllowed || !res.isExceeded) return;
+    const wait = Math.max(1, res.ttlInSeconds);
+    reply.header('retry-after', String(wait));
+    const who = accountId === null ? 'this address' : 'this api_key';
+    throw Open311Error.of(429, `Too many requests from ${who} (at most ${res.max} a minute): try again in ${wait} s`);
+  }
 
   app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, request, reply) => {
     const format = formatOf(request.url);
@@ -79,7 +104,7 @@ export async function open311(app: FastifyInstance) {
     if (err.code === 'FST_REQ_FILE_TOO_LARGE' || err.code === 'FST_FILES_LIMIT' || err.code === 'FST_PARTS_LIMIT') status = 413;
     if (status >= 500) request.log.error({ err }, 'open311 request failed');
     const errors = [{ code: status, description: status >= 500 ? 'Internal error; it has been logged.' : err.message }];
-    if (status === 429) reply.header('retry-after', '60');
+    if (status === 429 && reply.getHeader('retry-after') === undefined) reply.header('retry-after', '60');
     return send(reply, format, errors, { errors: { error: errors } }, status);
   });
   app.setNotFoundHandler((request, reply) => {
@@ -152,15 +177,26 @@ export async function open311(app: FastifyInstance) {
 
     app.post(
       `/v2/requests.${format}`,
-      { config: { csrf: false, rateLimit: { max: postLimit, timeWindow: '1 minute' } } },
+      { config: { csrf: false } },
       async (request, reply) => {
         const q = request.query as Record<string, unknown>;
         let body: Record<string, unknown> = { ...q, ...((request.body as Record<string, unknown> | undefined) ?? {}) };
         const photos: Array<{ data: Buffer; name: string }> = [];
+        // The client the limit counts is settled once: before the first photo is read (a flood should not
+        // cost an upload), with the api_key sent so far; otherwise once the whole form is read.
+        const counted: { done?: boolean; key?: string; client?: SessionUser | null } = {};
+        const identify = async () => {
+          if (counted.done) return;
+          counted.done = true;
+          counted.key = str(body.api_key);
+          counted.client = counted.key ? await userFromApiToken(services.db, counted.key) : null;
+          await admit(request, reply, counted.client?.id ?? null);
+        };
         if (request.isMultipart()) {
           body = { ...q };
           for await (const part of request.parts()) {
             if (part.type === 'file') {
+              await identify();
               if (photos.length >= MAX_PHOTOS) throw Open311Error.of(400, `At most ${MAX_PHOTOS} media files`);
               photos.push({ data: await part.toBuffer(), name: part.filename });
             } else {
@@ -169,11 +205,17 @@ export async function open311(app: FastifyInstance) {
             }
           }
         }
+        await identify();
+        const apiKey = str(body.api_key);
+        if (apiKey !== counted.key) {
+          // The key came after the photos: the address was counted; a valid key counts against its account too.
+          counted.client = apiKey ? await userFromApiToken(services.db, apiKey) : null;
+          if (counted.client) await admit(request, reply, counted.client.id);
+        }
+        const client = counted.client;
         checkJurisdiction(body);
         // GeoReport v2: "403 - api_key was not provided or is invalid".
-        const apiKey = str(body.api_key);
         if (!apiKey) throw Open311Error.of(403, 'api_key was not provided');
-        const client = await userFromApiToken(services.db, apiKey);
         if (!client) throw Open311Error.of(403, 'Invalid api_key');
 
         const lat = body.lat === undefined ? null : parseCoordinate(body.lat, 90);

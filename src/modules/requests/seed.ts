@@ -4,7 +4,8 @@ import crypto from 'node:crypto';
 import booleanPointInPolygon from '@turf/boolean-point-in-polygon';
 import type { Services } from '../../core/services';
 import type { SeedContext } from '../../core/manifest';
-import { DATATYPES, attributeCodePattern, type AttributeDatatype, type AttributeValue } from './domain/attributes';
+import { DATATYPES, attributeCodePattern, validateAnswers, type Answers, type AttributeDatatype, type AttributeValue } from './domain/attributes';
+import type { CloseTimes } from './demo/close-times';
 import { expectedAt, type RequestStatus } from './domain/status';
 import { rqDb, saveAttribute, type RqDb } from './store';
 
@@ -31,7 +32,10 @@ interface Weights {
 interface Shapes {
   status_mix: Record<string, number>;
   answers: Record<string, string[]>;
-  descriptions: Record<string, string[]>;
+  /** What residents write, with the answers to the category's questions that go with it. */
+  descriptions: Record<string, Array<{ text: string; answers?: Answers }>>;
+  /** By score, 1 to 5. */
+  rating_comments: Record<string, string[]>;
 }
 
 /** A seeded generator: the demo city is the same on every machine. */
@@ -107,6 +111,14 @@ export async function seedRequests(services: Services, ctx: SeedContext, opts: {
   if (!hoods.length) return ctx.log('requests: no neighbourhoods, skipping demo requests');
   const weights = JSON.parse(fs.readFileSync(path.join(ctx.demoDir, 'requests', 'suaci-weights.json'), 'utf8')) as Weights;
   const shapes = JSON.parse(fs.readFileSync(path.join(ctx.demoDir, 'requests', 'shapes.json'), 'utf8')) as Shapes;
+  const closeTimes = JSON.parse(fs.readFileSync(path.join(ctx.demoDir, 'requests', 'close-times.json'), 'utf8')) as CloseTimes;
+  // A demo file that does not answer its category's questions is a bug in the file: fail loudly.
+  for (const c of cats) {
+    for (const d of shapes.descriptions[c.code] ?? []) {
+      const { errors } = validateAnswers(c.questions.map((q) => ({ ...q, values: q.values ?? [] })), d.answers ?? {});
+      if (errors.length) throw new Error(`shapes.json: "${d.text}" (${c.code}): ${errors.map((e) => `${e.code} ${e.problem}`).join(', ')}`);
+    }
+  }
   const services_ = await db.selectFrom('rq_services').select(['id', 'code', 'office_id', 'target_days']).execute();
   const byCode = new Map(services_.map((s) => [s.code, s]));
   const resident = await services.db.selectFrom('users').select('id').where('email', '=', 'resident@demo.cabildo.test').executeTakeFirst();
@@ -120,8 +132,19 @@ export async function seedRequests(services: Services, ctx: SeedContext, opts: {
   const pick = <T>(xs: T[]) => xs[Math.floor(rand() * xs.length)];
   const now = Date.now();
   const count = opts.count ?? 3000;
+  const horizonDays = closeTimes.horizon_hours / 24;
+  /**
+   * Days to close. The NYC 311 samples (close-times.json) give, per kind of service, the share closed within
+   * the first hours and those times, drawn from as they are; past that horizon the samples see nothing, so
+   * the rest is a log-normal around the category's target (most on time, a long tail late).
+   */
+  const closeDays = (cat: CategoryFile) => {
+    const fam = closeTimes.families[closeTimes.categories[cat.code]];
+    if (fam && fam.at_risk > 0 && fam.quick_minutes.length && rand() < fam.closed_within_horizon / fam.at_risk) return pick(fam.quick_minutes) / 1440;
+    return horizonDays + cat.target_days * Math.exp((rand() + rand() + rand() - 1.5) * 1.2) * 0.8;
+  };
 
-  type Row = { service: { id: number; code: string; office_id: number | null; target_days: number }; lat: number; lng: number; commune: number; hood: number; at: Date; status: RequestStatus; closedAt: Date | null; upvotes: number; author: number | null };
+  type Row = { service: { id: number; code: string; office_id: number | null; target_days: number }; lat: number; lng: number; commune: number; hood: number; at: Date; status: RequestStatus; closedAt: Date | null; upvotes: number; author: number | null; said: { text: string; answers?: Answers } };
   const rows: Row[] = [];
   for (let i = 0; i < count; i++) {
     const cat = weighted(rand, catWeights);
@@ -146,12 +169,11 @@ export async function seedRequests(services: Services, ctx: SeedContext, opts: {
     if (ageDays < 2) status = 'submitted';
     let closedAt: Date | null = null;
     if (status === 'solved' || status === 'not_solvable' || status === 'merged') {
-      // Log-normal around the category's target: most on time, a long tail late.
-      const days = Math.min(ageDays, cat.target_days * Math.exp((rand() + rand() + rand() - 1.5) * 1.2) * 0.8 + 0.05);
-      closedAt = new Date(at.getTime() + days * 86400_000);
+      closedAt = new Date(at.getTime() + Math.min(ageDays, closeDays(cat)) * 86400_000);
     }
     const upvotes = Math.floor(-Math.log(1 - rand() * 0.999) * 2);
-    rows.push({ service, lat, lng, commune: hood.commune_id!, hood: hood.id, at, status, closedAt, upvotes, author: resident && rand() < 0.08 ? resident.id : null });
+    const said = pick(shapes.descriptions[cat.code] ?? [{ text: '' }]);
+    rows.push({ service, lat, lng, commune: hood.commune_id!, hood: hood.id, at, status, closedAt, upvotes, author: resident && rand() < 0.08 ? resident.id : null, said });
   }
   rows.sort((a, b) => a.at.getTime() - b.at.getTime());
 
@@ -168,7 +190,8 @@ export async function seedRequests(services: Services, ctx: SeedContext, opts: {
             office_id: r.service.office_id,
             status: r.status,
             status_notes: null,
-            description: pick(shapes.descriptions[r.service.code] ?? ['']),
+            description: r.said.text,
+            answers: JSON.stringify(r.said.answers ?? {}),
             lat: r.lat,
             lng: r.lng,
             commune_id: r.commune,
@@ -211,8 +234,11 @@ export async function seedRequests(services: Services, ctx: SeedContext, opts: {
         await trx.updateTable('rq_requests').set({ status_notes: text }).where('id', '=', id).execute();
         updates.push({ request_id: id, at: r.closedAt, kind: 'status', status: r.status, public: true, text });
         if (r.author && rand() < 0.6) {
-          const score = r.status === 'solved' ? 3 + Math.floor(rand() * 3) : 1 + Math.floor(rand() * 3);
-          ratings.push({ request_id: id, user_id: r.author, score, comment: '' });
+          // Solved on time rates best, solved late less, "not solvable" worst.
+          const onTime = r.closedAt.getTime() <= expectedAt(r.at, r.service.target_days).getTime();
+          const score = r.status === 'solved' ? (onTime ? 4 : 2) + Math.floor(rand() * 2) : 1 + Math.floor(rand() * 2);
+          const comment = rand() < 0.7 ? pick(shapes.rating_comments[String(score)] ?? ['']) : '';
+          ratings.push({ request_id: id, user_id: r.author, score, comment });
         }
       } else {
         lastOpen.set(r.service.id, id);
