@@ -157,6 +157,11 @@ async function mount(host: HTMLElement): Promise<void> {
     map.fitBounds(layer.getBounds(), { padding: [8, 8] });
     if (points?.features.length) {
       L.geoJSON(points, {
+        // Lines and areas among the points (a work along a street, a park) take their colour too.
+        style: (f) => {
+          const c = (f?.properties as FeatureProps | undefined)?.color;
+          return { color: c && /^#[0-9a-f]{3,8}$/i.test(c) ? c : PRIMARY, weight: 4, fillOpacity: 0.35 };
+        },
         pointToLayer: (f, latlng) => pointLayer(latlng, (f.properties ?? {}) as FeatureProps),
         onEachFeature: (f, l) => {
           const popup = popupHtml((f.properties ?? {}) as FeatureProps);
