@@ -6,16 +6,23 @@ import { toOc4ids, toOcdsRelease, packageHeader, type ExportContext, type Export
 
 const BATCH = 500;
 
-/** Rows of one batch plus their photos, amendments and progress history, in four queries. */
+/** Rows of one batch plus their photos, amendments, progress history, programmes and documents, in five queries. */
 async function hydrate(db: WDb, rows: ProjectRow[], ctx: ExportContext): Promise<ExportProject[]> {
   if (!rows.length) return [];
   const ids = rows.map((r) => r.id);
   const programmeIds = [...new Set(rows.map((r) => r.programme_id).filter((x): x is number => x !== null))];
-  const [photos, amendments, progress, programmes] = await Promise.all([
+  const [photos, amendments, progress, programmes, documents] = await Promise.all([
     db.selectFrom('works_photos').selectAll().where((eb) => eb('project_id', '=', eb.fn.any(eb.val(ids)))).orderBy('position').orderBy('id').execute(),
     db.selectFrom('works_amendments').selectAll().where((eb) => eb('project_id', '=', eb.fn.any(eb.val(ids)))).orderBy('id').execute(),
     db.selectFrom('works_progress').select(['id', 'project_id', 'at', 'progress']).where((eb) => eb('project_id', '=', eb.fn.any(eb.val(ids)))).orderBy('at').orderBy('id').execute(),
     programmeIds.length ? db.selectFrom('works_programmes').select(['id', 'slug', 'name']).where('id', 'in', programmeIds).execute() : [],
+    db
+      .selectFrom('works_documents')
+      .select(['id', 'project_id', 'title', 'document_type', 'file_id', 'url', 'created_at'])
+      .where((eb) => eb('project_id', '=', eb.fn.any(eb.val(ids))))
+      .orderBy('created_at')
+      .orderBy('id')
+      .execute(),
   ]);
   const group = <T extends { project_id: number }>(xs: T[]) => {
     const m = new Map<number, T[]>();
@@ -25,6 +32,7 @@ async function hydrate(db: WDb, rows: ProjectRow[], ctx: ExportContext): Promise
   const ph = group(photos);
   const am = group(amendments);
   const pr = group(progress);
+  const dc = group(documents);
   const pg = new Map(programmes.map((p) => [p.id, p]));
   return rows.map((r) => ({
     id: r.id,
@@ -68,6 +76,14 @@ async function hydrate(db: WDb, rows: ProjectRow[], ctx: ExportContext): Promise
     amendments: (am.get(r.id) ?? []).map((a) => ({ id: a.id, date: a.date, extraAmount: Number(a.extra_amount), extraMonths: Number(a.extra_months), reason: a.reason })),
     progressHistory: (pr.get(r.id) ?? []).map((h) => ({ id: h.id, at: h.at, progress: Number(h.progress) })),
     pbRef: r.pb_ref_url ? { id: r.pb_ref_id, title: r.pb_ref_title, url: r.pb_ref_url } : null,
+    documents: (dc.get(r.id) ?? []).map((d) => ({
+      id: d.id,
+      title: d.title,
+      documentType: d.document_type,
+      url: d.file_id ? `${ctx.baseUrl}/works/documents/${d.file_id}` : d.url!,
+      format: d.file_id ? 'application/pdf' : null,
+      datePublished: d.created_at,
+    })),
     updatedAt: r.updated_at,
   }));
 }

@@ -3,6 +3,7 @@ import { messages } from './messages';
 import * as m0001 from './migrations/0001_works';
 import * as m0002 from './migrations/0002_speed_links_places';
 import * as m0003 from './migrations/0003_sources';
+import * as m0004 from './migrations/0004_documents_office_edits';
 import { worksRoutes, projectsGeoJson, projectsCsv } from './routes';
 import { worksApi } from './api';
 import { worksCli } from './cli';
@@ -21,7 +22,7 @@ export const manifest: ModuleManifest = {
   descriptionKey: 'works.description',
   status: 'ready',
   messages,
-  migrations: { '0001_works': m0001, '0002_speed_links_places': m0002, '0003_sources': m0003 },
+  migrations: { '0001_works': m0001, '0002_speed_links_places': m0002, '0003_sources': m0003, '0004_documents_office_edits': m0004 },
   routes: worksRoutes,
   api: worksApi,
   nav: { order: 30 },

@@ -1,14 +1,18 @@
-import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { stringify } from 'csv-stringify/sync';
 import { sql, type Kysely } from 'kysely';
 import type { CoreTables } from '../../core/db/schema';
 import { HttpError, notFound, requireRole, assertOfficeMember } from '../../core/http/guards';
 import { CsrfField, Pagination } from '../../core/ui/layout';
-import { UploadError } from '../../core/files';
+import { UploadError, sniffType } from '../../core/files';
 import type { Services } from '../../core/services';
 import sharp from 'sharp';
 import { FLAGS, flagsFor, checkProgressUpdate, checkAmendment, type Flag } from './domain/flags';
-import { STAGES, WORK_TYPES } from './domain/normalise';
+import { STAGES, WORK_TYPES, inCityBox } from './domain/normalise';
+import { checkProjectEdit } from './domain/edit';
+import { DOCUMENT_LIMIT_BYTES, checkDocumentForm } from './domain/documents';
+import { isShape, rounded } from './domain/geometry';
+import { EditForm, editFormValues, type EditFormValues } from './views/edit';
 import { DEFAULT_PREFIX, type ExportContext } from './domain/oc4ids';
 import {
   addProgress,
@@ -20,6 +24,9 @@ import {
   overview,
   worksVersion,
   setBudgetRef,
+  editProject,
+  addDocument,
+  removeDocument,
   concentratedSet,
   flagCondition,
   getProject,
@@ -32,7 +39,7 @@ import {
   type Filters,
   type WDb,
 } from './store';
-import { PROJECT_COLUMNS } from './tables';
+import { PROJECT_COLUMNS, type ProjectRow } from './tables';
 import { exportOne, oc4idsPackageStream, ocdsReleasePackage, exportProjects } from './export';
 import { importFile, ImportError } from './importer';
 import { FlagsPage, HomePage, ImportPage, ListPage, TotalsGrid, ProjectTable, filterQuery, type FilterOptions } from './views/pages';
@@ -552,6 +559,124 @@ export const worksRoutes: FastifyPluginAsync = async (app) => {
     return reply.redirect(`/works/${project.id}`, 303);
   });
 
+  // The work's own data, corrected by its office (or an administrator).
+  const editPage = async (request: FastifyRequest, reply: FastifyReply, project: ProjectRow, values: EditFormValues, error?: { field: string; message: string }) => {
+    const ctx = request.pageContext();
+    return reply.page(ctx.t('works.edit.title', { name: project.name }), <EditForm ctx={ctx} project={project} values={values} error={error} areas={await communeAreas(request)} />, {
+      status: error ? 400 : 200,
+      breadcrumbs: [{ href: '/works', label: ctx.t('works.title') }, { href: `/works/${project.id}`, label: project.name }, { label: ctx.t('works.edit.link') }],
+      ...interactiveAssets(ctx),
+    });
+  };
+
+  app.get('/works/:id/edit', { preHandler: officialGuard }, async (request, reply) => {
+    const project = await loadOwnProject(request);
+    return editPage(request, reply, project, editFormValues(project));
+  });
+
+  app.post('/works/:id/edit', { preHandler: officialGuard }, async (request, reply) => {
+    const project = await loadOwnProject(request);
+    const body = (request.body ?? {}) as Record<string, unknown>;
+    const values = editFormValues(project);
+    for (const k of Object.keys(values)) if (typeof body[k] === 'string') values[k] = body[k] as string;
+    const t = request.t;
+    const checked = checkProjectEdit(values);
+    if ('key' in checked) return editPage(request, reply, project, values, { field: checked.field, message: `${t(`works.edit.field.${checked.field}`)}: ${t(checked.key, checked.params)}` });
+    // The point must be in the city: inside a commune when the boundaries are loaded, in the city's box otherwise.
+    let place: { communeId: number; neighbourhood: string | null } | null = null;
+    if (checked.lat !== null && checked.lng !== null) {
+      const hasCity = (await services.geo.communes()).length > 0;
+      const found = hasCity ? await services.geo.locate(checked.lat, checked.lng) : null;
+      if (hasCity ? !found : !inCityBox(checked.lat, checked.lng)) {
+        return editPage(request, reply, project, values, { field: 'lat', message: t('works.edit.error.outside', { lat: checked.lat, lng: checked.lng }) });
+      }
+      if (found) place = { communeId: found.commune.id, neighbourhood: found.neighbourhood?.name ?? null };
+    }
+    await db.transaction().execute(async (trx) => {
+      const diff = await editProject(trx, project, checked, place);
+      if (!diff) return;
+      await services.audit.record(
+        request.actor(),
+        { action: 'works.edit', subjectType: 'works_project', subjectId: project.id, officeId: project.office_id, details: diff },
+        trx as unknown as Kysely<CoreTables>,
+      );
+    });
+    return reply.redirect(`/works/${project.id}`, 303);
+  });
+
+  // Documents the office attaches: a PDF (checked by its bytes) or the address of one.
+  app.post('/works/:id/documents', { preHandler: officialGuard }, async (request, reply) => {
+    const project = await loadOwnProject(request);
+    const fields: Record<string, string> = {};
+    let file: { buf: Buffer; name: string } | undefined;
+    if (request.isMultipart()) {
+      for await (const part of request.parts()) {
+        if (part.type === 'file') {
+          const buf = await part.toBuffer();
+          if (part.fieldname === 'file' && buf.length && !file) file = { buf, name: part.filename || 'documento.pdf' };
+        } else fields[part.fieldname] = String(part.value ?? '');
+      }
+    } else Object.assign(fields, request.body as Record<string, string>);
+    const t = request.t;
+    const fail = (key: string, status = 400) =>
+      reply.page(t('works.progress.post'), <ProgressForm ctx={request.pageContext()} project={project} docError={t(key)} doc={fields} />, { status });
+    const checked = checkDocumentForm(fields, !!file);
+    if (typeof checked === 'string') return fail(checked);
+    if (file) {
+      if (file.buf.length > Math.min(DOCUMENT_LIMIT_BYTES, services.files.limitBytes)) return fail('works.document.error.tooLarge', 413);
+      if (sniffType(file.buf) !== 'application/pdf') return fail('works.document.error.pdf');
+    }
+    const stored = file ? await services.files.put(file.buf, file.name, { createdBy: request.user!.id }) : undefined;
+    try {
+      await db.transaction().execute(async (trx) => {
+        const id = await addDocument(trx, project.id, { title: checked.title, documentType: checked.documentType, fileId: stored?.id ?? null, url: checked.url, userId: request.user!.id });
+        await services.audit.record(
+          request.actor(),
+          { action: 'works.document', subjectType: 'works_project', subjectId: project.id, officeId: project.office_id, details: { document: id, title: checked.title, type: checked.documentType, file: stored?.id ?? null, url: checked.url } },
+          trx as unknown as Kysely<CoreTables>,
+        );
+      });
+    } catch (err) {
+      if (stored) await removeFiles(services, [stored.id]);
+      throw err;
+    }
+    return reply.redirect(`/works/${project.id}#documents`, 303);
+  });
+
+  app.post('/works/:id/documents/:doc/delete', { preHandler: officialGuard }, async (request, reply) => {
+    const project = await loadOwnProject(request);
+    const docId = intParam((request.params as { doc: string }).doc, 'document', 1, 2 ** 31 - 1)!;
+    const removed = await db.transaction().execute(async (trx) => {
+      const row = await removeDocument(trx, project.id, docId);
+      if (!row) throw notFound('No such document');
+      await services.audit.record(
+        request.actor(),
+        { action: 'works.document.remove', subjectType: 'works_project', subjectId: project.id, officeId: project.office_id, details: { document: row.id, title: row.title, type: row.document_type, file: row.file_id, url: row.url } },
+        trx as unknown as Kysely<CoreTables>,
+      );
+      return row;
+    });
+    // The bytes go only once the row is gone for good.
+    if (removed.file_id) await removeFiles(services, [removed.file_id]);
+    return reply.redirect(`/works/${project.id}#documents`, 303);
+  });
+
+  app.get('/works/documents/:fileId', async (request, reply) => {
+    const { fileId } = request.params as { fileId: string };
+    if (!/^[a-f0-9]{32}$/.test(fileId)) throw notFound();
+    const used = await db.selectFrom('works_documents').select('title').where('file_id', '=', fileId).executeTakeFirst();
+    const file = used && (await services.files.get(fileId));
+    if (!file || file.content_type !== 'application/pdf') throw notFound();
+    const name = file.original_name.replace(/[^\w.-]+/g, '_').replace(/^_+|_+$/g, '') || 'documento.pdf';
+    return reply
+      .type('application/pdf')
+      .header('content-disposition', `inline; filename="${name}"; filename*=UTF-8''${encodeURIComponent(file.original_name)}`)
+      // A PDF is the office's upload, not our page: no scripts, no forms, no same-origin rights.
+      .header('content-security-policy', 'sandbox')
+      .header('cache-control', 'public, max-age=86400')
+      .send(services.files.open(fileId));
+  });
+
   // ---- Open Contracting: OC4IDS packages and OCDS releases (their own paths, not /api/v1).
   app.get('/api/oc4ids/project-package.json', async (request, reply) => {
     const f = parseFilters(request.query);
@@ -582,6 +707,12 @@ export const worksRoutes: FastifyPluginAsync = async (app) => {
   });
 };
 
+/** A work's geometry for the GeoJSON outputs: its sites, line or area, or its one point. */
+function featureGeometry(r: { lat: number | null; lng: number | null; geom?: GeoJSON.Geometry | null }): string {
+  if (r.geom && (r.geom.type === 'MultiPoint' || isShape(r.geom))) return JSON.stringify(rounded(r.geom));
+  return `{"type":"Point","coordinates":[${r.lng!.toFixed(5)},${r.lat!.toFixed(5)}]}`;
+}
+
 /** Every point of a work: the points of a MultiPoint, or its one lat/lng. */
 export function placesOf(r: { lat: number | null; lng: number | null; multi?: Array<[number, number]> | null }): Array<[number, number]> {
   if (r.multi?.length) return r.multi;
@@ -592,15 +723,13 @@ export function placesOf(r: { lat: number | null; lng: number | null; multi?: Ar
 export async function projectsGeoJson(db: WDb, f: Filters = {}): Promise<string> {
   const rows = await db
     .selectFrom('works_projects')
-    .select(['id', 'name', 'stage', 'type', 'lat', 'lng', sql<Array<[number, number]> | null>`case when geometry->>'type' = 'MultiPoint' then geometry->'coordinates' end`.as('multi')])
+    .select(['id', 'name', 'stage', 'type', 'lat', 'lng', sql<GeoJSON.Geometry | null>`case when geometry->>'type' <> 'Point' then geometry end`.as('geom')])
     .where((eb) => applyFilters(eb, f))
     .where('lat', 'is not', null)
     .orderBy('id')
     .execute();
-  const pt = ([lng, lat]: [number, number]) => `[${lng.toFixed(5)},${lat.toFixed(5)}]`;
   const features = rows.map((r) => {
-    const geometry = r.multi?.length ? `{"type":"MultiPoint","coordinates":[${r.multi.map(pt).join(',')}]}` : `{"type":"Point","coordinates":${pt([r.lng!, r.lat!])}}`;
-    return `{"type":"Feature","id":${r.id},"geometry":${geometry},"properties":{"name":${JSON.stringify(r.name)},"stage":"${r.stage}","type":"${r.type}"}}`;
+    return `{"type":"Feature","id":${r.id},"geometry":${featureGeometry(r)},"properties":{"name":${JSON.stringify(r.name)},"stage":"${r.stage}","type":"${r.type}"}}`;
   });
   return `{"type":"FeatureCollection","features":[${features.join(',')}]}`;
 }
@@ -609,14 +738,13 @@ export async function projectsGeoJson(db: WDb, f: Filters = {}): Promise<string>
 export async function mapPointsGeoJson(db: WDb, f: Filters = {}): Promise<string> {
   const rows = await db
     .selectFrom('works_projects')
-    .select(['id', 'name', 'stage', 'lat', 'lng', sql<Array<[number, number]> | null>`case when geometry->>'type' = 'MultiPoint' then geometry->'coordinates' end`.as('multi')])
+    .select(['id', 'name', 'stage', 'lat', 'lng', sql<GeoJSON.Geometry | null>`case when geometry->>'type' <> 'Point' then geometry end`.as('geom')])
     .where((eb) => applyFilters(eb, f))
     .where('lat', 'is not', null)
     .orderBy('id')
     .execute();
-  const pt = ([lng, lat]: [number, number]) => `[${lng.toFixed(5)},${lat.toFixed(5)}]`;
   const features = rows.map((r) => {
-    const geometry = r.multi?.length ? `{"type":"MultiPoint","coordinates":[${r.multi.map(pt).join(',')}]}` : `{"type":"Point","coordinates":${pt([r.lng!, r.lat!])}}`;
+    const geometry = featureGeometry(r);
     // No feature id: the url carries it, and leaving it out keeps every work under 300 KB gzipped.
     return `{"type":"Feature","geometry":${geometry},"properties":{"title":${JSON.stringify(r.name)},"url":"/works/${r.id}","color":"${stageColour(r.stage)}"}}`;
   });

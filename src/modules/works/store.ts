@@ -6,6 +6,8 @@ import { PROJECT_COLUMNS, type WorksTables, type ProjectRow } from './tables';
 import type { BudgetRef, ProjectInput, RejectedRow } from './domain/project';
 import { fold, inCityBox, slugify } from './domain/normalise';
 import { THRESHOLDS, concentratedContractors, stalledCutoff, type Flag } from './domain/flags';
+import { positionsOf } from './domain/geometry';
+import { EDIT_GROUPS, EDIT_GROUP_NAMES, LOCATION_DERIVED, canonical, groupValue, normal, type EditGroup, type EditValues } from './domain/edit';
 
 export type WDb = Kysely<CoreTables & WorksTables>;
 type EB = ExpressionBuilder<CoreTables & WorksTables, 'works_projects'>;
@@ -86,10 +88,11 @@ export async function importProjects(
     const locate = async (lat: number, lng: number) =>
       hasCity ? services.geo.locate(lat, lng) : inCityBox(lat, lng) ? { commune: null, neighbourhood: null } : null;
     const place = await locate(p.lat, p.lng);
-    // Every point of a multi-point work must be in the city too: one misplaced point rejects the row.
+    // Every point of a multi-point work, and every vertex of a line or an area, must be in the
+    // city too: one misplaced position rejects the row.
     let outside: number[] | undefined = place ? undefined : [p.lat, p.lng];
-    if (place && p.geometry?.type === 'MultiPoint') {
-      for (const [lng, lat] of p.geometry.coordinates) {
+    if (place && p.geometry && p.geometry.type !== 'Point') {
+      for (const [lng, lat] of positionsOf(p.geometry)) {
         if (!(await locate(lat, lng))) {
           outside = [lat, lng];
           break;
@@ -110,7 +113,7 @@ export async function importProjects(
       (
         await trx
           .selectFrom('works_projects')
-          .select(['id', 'external_id', 'source_hash', 'progress', 'office_id', 'programme_id', 'current_planned_end'])
+          .select(['id', 'external_id', 'source_hash', 'progress', 'office_id', 'programme_id', 'current_planned_end', 'office_edits'])
           .execute()
       ).map((r) => [r.external_id, r]),
     );
@@ -276,6 +279,20 @@ export async function importProjects(
         delete (set as Partial<typeof set>).progress;
         delete (set as Partial<typeof set>).stage;
         delete (set as Partial<typeof set>).actual_end;
+      }
+      // Fields the office corrected stay while the file still says what it said when they were
+      // corrected; a file that changes one is newer than the correction, and wins (README, "Re-imports").
+      const edits = (old.office_edits ?? {}) as Record<string, unknown>;
+      if (Object.keys(edits).length) {
+        const fileRow = { ...row, geometry: x.p.geometry };
+        const kept: Record<string, unknown> = {};
+        for (const [g, was] of Object.entries(edits)) {
+          if (!(g in EDIT_GROUPS) || canonical(groupValue(g as EditGroup, fileRow)) !== canonical(was)) continue;
+          kept[g] = was;
+          const cols: readonly string[] = g === 'location' ? [...EDIT_GROUPS.location, ...LOCATION_DERIVED] : EDIT_GROUPS[g as EditGroup];
+          for (const c of cols) delete (set as Record<string, unknown>)[c];
+        }
+        (set as Record<string, unknown>).office_edits = JSON.stringify(kept);
       }
       await trx.updateTable('works_projects').set(set).where('id', '=', old.id).execute();
       ids.set(x.p.externalId, old.id);
@@ -534,14 +551,15 @@ export function memo<T>(key: string, version: string, ttlMs: number, fn: () => P
 export async function getProject(db: WDb, id: number) {
   const project = await db.selectFrom('works_projects').select(PROJECT_COLUMNS).where('id', '=', id).executeTakeFirst();
   if (!project) return undefined;
-  const [programme, photos, progress, amendments, office] = await Promise.all([
+  const [programme, photos, progress, amendments, office, documents] = await Promise.all([
     project.programme_id ? db.selectFrom('works_programmes').selectAll().where('id', '=', project.programme_id).executeTakeFirst() : undefined,
     db.selectFrom('works_photos').selectAll().where('project_id', '=', id).orderBy('position').orderBy('id').execute(),
     db.selectFrom('works_progress').selectAll().where('project_id', '=', id).orderBy('at').orderBy('id').execute(),
     db.selectFrom('works_amendments').selectAll().where('project_id', '=', id).orderBy('id').execute(),
     project.office_id ? db.selectFrom('offices').select(['id', 'name', 'slug']).where('id', '=', project.office_id).executeTakeFirst() : undefined,
+    db.selectFrom('works_documents').select(['id', 'title', 'document_type', 'file_id', 'url', 'created_at']).where('project_id', '=', id).orderBy('created_at').orderBy('id').execute(),
   ]);
-  return { project, programme, photos, progress, amendments, office };
+  return { project, programme, photos, progress, amendments, office, documents };
 }
 
 /** Projects within about `km` kilometres, nearest first (equirectangular distance: fine at city scale). */
@@ -643,4 +661,79 @@ export async function setBudgetRef(trx: Transaction<CoreTables & WorksTables>, p
     .where('id', '=', projectId)
     .execute();
   await bumpVersion(trx);
+}
+
+/** A work's data as its office corrected it (see domain/edit.ts); the caller checked the office, the values and the place. */
+export async function editProject(
+  trx: Transaction<CoreTables & WorksTables>,
+  project: ProjectRow,
+  values: EditValues,
+  place: { communeId: number; neighbourhood: string | null } | null,
+): Promise<{ before: Record<string, unknown>; after: Record<string, unknown> } | null> {
+  const before: Record<string, unknown> = {};
+  const after: Record<string, unknown> = {};
+  const changed: EditGroup[] = [];
+  const current = project as unknown as Record<string, unknown>;
+  for (const g of EDIT_GROUP_NAMES) {
+    const cols = (EDIT_GROUPS[g] as readonly string[]).filter((c) => c !== 'geometry');
+    const from = cols.map((c) => current[c]);
+    const to = cols.map((c) => (values as unknown as Record<string, unknown>)[c]);
+    if (canonical(from.map(normal)) === canonical(to.map(normal))) continue;
+    changed.push(g);
+    cols.forEach((c, i) => {
+      before[c] = from[i] ?? null;
+      after[c] = to[i] ?? null;
+    });
+  }
+  if (!changed.length) return null;
+  const set: Record<string, unknown> = {};
+  for (const g of changed) for (const c of EDIT_GROUPS[g]) if (c !== 'geometry') set[c] = (values as unknown as Record<string, unknown>)[c];
+  if (changed.includes('location')) {
+    // The office's point replaces the source's sites, line or area: the work is where the office says.
+    if (project.geometry) {
+      before.geometry = project.geometry;
+      set.geometry = null;
+    }
+    if (place) Object.assign(set, { communes: [place.communeId], commune_id: place.communeId, neighbourhood: place.neighbourhood });
+  }
+  // What the source said before the office's first correction of each field: what a re-import compares.
+  const edits = { ...((project.office_edits ?? {}) as Record<string, unknown>) };
+  for (const g of changed) if (!(g in edits)) edits[g] = groupValue(g, current);
+  await trx
+    .updateTable('works_projects')
+    .set({ ...(set as object), office_edits: JSON.stringify(edits), updated_at: new Date() })
+    .where('id', '=', project.id)
+    .execute();
+  await bumpVersion(trx);
+  return { before, after };
+}
+
+/** A document the office attaches: an uploaded PDF (file id) or an address. */
+export async function addDocument(
+  trx: Transaction<CoreTables & WorksTables>,
+  projectId: number,
+  d: { title: string; documentType: string; fileId: string | null; url: string | null; userId: number },
+): Promise<number> {
+  const row = await trx
+    .insertInto('works_documents')
+    .values({ project_id: projectId, title: d.title, document_type: d.documentType, file_id: d.fileId, url: d.url, created_by: d.userId })
+    .returning('id')
+    .executeTakeFirstOrThrow();
+  await trx.updateTable('works_projects').set({ updated_at: new Date() }).where('id', '=', projectId).execute();
+  await bumpVersion(trx);
+  return row.id;
+}
+
+/** Removes a document of a work; returns its file (for the caller to delete once committed), or undefined when there is none. */
+export async function removeDocument(trx: Transaction<CoreTables & WorksTables>, projectId: number, documentId: number) {
+  const row = await trx
+    .deleteFrom('works_documents')
+    .where('id', '=', documentId)
+    .where('project_id', '=', projectId)
+    .returning(['id', 'title', 'document_type', 'file_id', 'url'])
+    .executeTakeFirst();
+  if (!row) return undefined;
+  await trx.updateTable('works_projects').set({ updated_at: new Date() }).where('id', '=', projectId).execute();
+  await bumpVersion(trx);
+  return row;
 }

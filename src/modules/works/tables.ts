@@ -71,6 +71,8 @@ export interface ProjectsTable {
   last_progress_at: NullableTimestamp;
   created_at: Generated<Date>;
   updated_at: Timestamp;
+  /** Fields the office corrected (project edit form) → what the source said then (see store.importProjects). */
+  office_edits: JSONColumnType<Record<string, unknown>, string | undefined, string>;
 }
 
 export interface AmendmentsTable {
@@ -108,6 +110,19 @@ export interface PhotosTable {
   position: number;
 }
 
+export interface DocumentsTable {
+  id: Generated<number>;
+  project_id: number;
+  title: string;
+  /** An OC4IDS documentType code (domain/documents.ts DOCUMENT_TYPES). */
+  document_type: string;
+  /** Either an uploaded PDF (core's FileStore) or an http(s) address. */
+  file_id: string | null;
+  url: string | null;
+  created_by: number | null;
+  created_at: Generated<Date>;
+}
+
 export interface StateTable {
   id: number;
   /** Bumped by every write to the works (see store.bumpVersion). */
@@ -121,6 +136,7 @@ export type WorksTables = {
   works_amendments: AmendmentsTable;
   works_progress: ProgressTable;
   works_photos: PhotosTable;
+  works_documents: DocumentsTable;
 };
 
 /** A project as the pages and exports read it (the stored search vector is the database's business). */
@@ -133,6 +149,6 @@ export const PROJECT_COLUMNS = [
   'address', 'lat', 'lng', 'geometry', 'sites', 'workers', 'beneficiaries', 'funding', 'participatory', 'commitment', 'featured',
   'procurement_method', 'procedure_type', 'procedure_number', 'tender_year', 'contractors', 'contractor_name', 'contractor_cuit',
   'contract_amount', 'currency', 'bidders', 'file_number', 'tender_docs_url', 'environmental_study_url', 'link', 'extra_amount',
-  'extra_months', 'source_hash', 'last_progress_at', 'created_at', 'updated_at', 'pb_ref_id', 'pb_ref_title', 'pb_ref_url',
+  'extra_months', 'source_hash', 'last_progress_at', 'created_at', 'updated_at', 'pb_ref_id', 'pb_ref_title', 'pb_ref_url', 'office_edits',
 ] as const satisfies ReadonlyArray<keyof ProjectRow>;
 export type ProgrammeRow = Selectable<ProgrammesTable>;

@@ -7,6 +7,7 @@ import type { ProjectInput, Contractor, Amendment, Photo, BudgetRef } from './pr
 import { absoluteBudgetUrl, parseBudgetRef } from './budgetref';
 import { STAGES as STAGE_LIST, WORK_TYPES, fold, inCityBox, parseType, type Stage, type WorkType } from './normalise';
 import { safeUrl } from './csv';
+import { isShape, representativePoint } from './geometry';
 
 export const OC4IDS_VERSION = '0.9';
 /** The city's OCDS/OC4IDS prefix; a real deployment registers its own with the Open Contracting Partnership. */
@@ -51,6 +52,8 @@ export interface ExportProject {
   amendments: Array<Amendment & { id: number }>;
   progressHistory: Array<{ id: number; at: Date; progress: number }>;
   pbRef: BudgetRef | null;
+  /** Documents the office attached (absolute URLs: uploaded PDFs are served by this site). */
+  documents: Array<{ id: number; title: string; documentType: string; url: string; format: string | null; datePublished: Date }>;
   updatedAt: Date;
 }
 
@@ -159,6 +162,9 @@ export function toOc4ids(p: ExportProject, ctx: ExportContext): Record<string, u
   }
   if (p.environmentalStudyUrl) documents.push({ id: 'environmental-study', documentType: 'environmentalImpact', url: p.environmentalStudyUrl });
   if (p.link) documents.push({ id: 'project-page', documentType: 'projectScope', title: p.name, url: p.link });
+  for (const d of p.documents) {
+    documents.push(clean({ id: `document-${d.id}`, documentType: d.documentType, title: d.title, url: d.url, datePublished: d.datePublished.toISOString(), format: d.format ?? undefined }));
+  }
 
   const metrics: Record<string, unknown>[] = [];
   if (p.workers !== null) {
@@ -451,7 +457,9 @@ export function fromOc4idsPackage(pkg: unknown): ProjectInput[] {
       const list = g?.type === 'Point' ? [g.coordinates] : g?.type === 'MultiPoint' ? g.coordinates : [];
       for (const c of list) pts.push([c[0], c[1]]);
     }
-    const point = pts[0] ?? null;
+    // A line or an area (a street, a park) stands in lists and the commune check by one of its vertices.
+    const shape = pts.length ? null : (geometries.find(isShape) ?? null);
+    const point = pts[0] ?? representativePoint(shape);
     const address = optObj(locs[0]?.address, `${at}: locations[0].address`) ?? {};
     const related = objects(p.relatedProjects, `${at}: relatedProjects`);
     const pbRaw = related.find((r) => r.scheme === BA_ELIGE_SCHEME);
@@ -537,7 +545,7 @@ export function fromOc4idsPackage(pkg: unknown): ProjectInput[] {
       address: optText(address.streetAddress, `${at}: locations[0].address.streetAddress`),
       lat: point ? point[1] : null,
       lng: point ? point[0] : null,
-      geometry: pts.length > 1 ? { type: 'MultiPoint', coordinates: pts } : pts.length === 0 ? (geometries[0] ?? null) : null,
+      geometry: pts.length > 1 ? { type: 'MultiPoint', coordinates: pts } : shape,
       sites: null,
       workers,
       beneficiaries: null,

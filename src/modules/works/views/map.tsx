@@ -1,6 +1,7 @@
 import type { ComponentChildren } from 'preact';
 import type { PageContext } from '../../../core/ui/context';
 import { MapIsland } from '../../../core/ui/map';
+import type { Shape } from '../domain/geometry';
 
 export interface MapPoint {
   id: number;
@@ -56,6 +57,11 @@ function ringPath(ring: number[][], p: ReturnType<typeof projector>) {
   return out + 'Z';
 }
 
+function linePath(g: GeoJSON.LineString | GeoJSON.MultiLineString, p: ReturnType<typeof projector>) {
+  const lines = g.type === 'LineString' ? [g.coordinates] : g.coordinates;
+  return lines.map((l) => l.map((c, i) => `${i ? 'L' : 'M'}${p.x(c[0])} ${p.y(c[1])}`).join('')).join('');
+}
+
 function areaPath(g: MapArea['geometry'], p: ReturnType<typeof projector>) {
   const polys = g.type === 'Polygon' ? [g.coordinates] : g.coordinates;
   return polys.map((poly) => poly.map((r) => ringPath(r, p)).join('')).join('');
@@ -67,7 +73,24 @@ function areaPath(g: MapArea['geometry'], p: ReturnType<typeof projector>) {
  * Works without JavaScript.
  * The list beside it (or the table on the page) is the accessible alternative.
  */
-export function ProjectMap({ ctx, title, points, areas, bbox, linked = true }: { ctx: PageContext; title: string; points: MapPoint[]; areas: MapArea[]; bbox: [number, number, number, number]; linked?: boolean }) {
+export function ProjectMap({
+  ctx,
+  title,
+  points,
+  areas,
+  bbox,
+  linked = true,
+  shapes = [],
+}: {
+  ctx: PageContext;
+  title: string;
+  points: MapPoint[];
+  areas: MapArea[];
+  bbox: [number, number, number, number];
+  linked?: boolean;
+  /** A work's line (a street, a duct) or area (a park), drawn in its stage's colour. */
+  shapes?: Array<{ geometry: Shape; stage: string }>;
+}) {
   const width = 600;
   const pr = projector(bbox, width);
   return (
@@ -78,6 +101,13 @@ export function ProjectMap({ ctx, title, points, areas, bbox, linked = true }: {
         {areas.map((a) => (
           <path key={a.id} class="commune" d={areaPath(a.geometry, pr)} fill="#e7f2f8" stroke="#005ea2" stroke-width="0.6" />
         ))}
+        {shapes.map((sh, i) =>
+          sh.geometry.type === 'LineString' || sh.geometry.type === 'MultiLineString' ? (
+            <path key={`s${i}`} class="work-line" d={linePath(sh.geometry, pr)} fill="none" stroke={stageColour(sh.stage)} stroke-width="4" stroke-linecap="round" stroke-linejoin="round" />
+          ) : (
+            <path key={`s${i}`} class="work-area" d={areaPath(sh.geometry, pr)} fill={stageColour(sh.stage)} fill-opacity="0.35" stroke={stageColour(sh.stage)} stroke-width="2" />
+          ),
+        )}
         {points.map((pt) => {
           const dot = <circle cx={pr.x(pt.lng)} cy={pr.y(pt.lat)} r="3" fill={stageColour(pt.stage)} fill-opacity="0.8" stroke="#fff" stroke-width="0.5" />;
           return linked ? (

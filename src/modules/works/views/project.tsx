@@ -6,6 +6,8 @@ import { Dl, dateOf, flagParams } from './pages';
 import type { Flag } from '../domain/flags';
 import type { ProjectRow, ProgrammeRow } from '../tables';
 import { STAGES } from '../domain/normalise';
+import { DOCUMENT_TYPES } from '../domain/documents';
+import { isShape, positionsOf } from '../domain/geometry';
 
 /**
  * A stored address that may become a link: http(s) only (a `javascript:` URL would run in the
@@ -25,6 +27,7 @@ export interface ProjectPageData {
   progress: Array<{ id: number; at: Date; progress: number; stage: string; note: string }>;
   amendments: Array<{ id: number; date: string | null; extra_amount: number; extra_months: number; reason: string }>;
   nearby: Array<{ id: number; name: string; stage: string; type: string }>;
+  documents: Array<{ id: number; title: string; document_type: string; file_id: string | null; url: string | null; created_at: Date }>;
   flags: Flag[];
   canEdit: boolean;
 }
@@ -37,8 +40,16 @@ export function ProjectPage({ ctx, d }: { ctx: PageContext; d: ProjectPageData }
   const uploaded = d.photos.filter((ph) => ph.file_id);
   const external = d.photos.filter((ph) => !ph.file_id && linkable(ph.url));
   // A work on several sites (a MultiPoint) shows every one of them.
-  const places: Array<[number, number]> =
-    p.geometry?.type === 'MultiPoint' ? (p.geometry.coordinates as Array<[number, number]>) : p.lat !== null && p.lng !== null ? [[p.lng, p.lat]] : [];
+  const shape = isShape(p.geometry) ? p.geometry : null;
+  const places: Array<[number, number]> = shape
+    ? []
+    : p.geometry?.type === 'MultiPoint'
+      ? (p.geometry.coordinates as Array<[number, number]>)
+      : p.lat !== null && p.lng !== null
+        ? [[p.lng, p.lat]]
+        : [];
+  // A line or an area is drawn as itself, framed by its own extent.
+  const extent = shape ? positionsOf(shape) : places;
   return (
     <div class="grid-container">
       <h1>{p.name}</h1>
@@ -61,6 +72,9 @@ export function ProjectPage({ ctx, d }: { ctx: PageContext; d: ProjectPageData }
         <p>
           <a class="usa-button" href={`/works/${p.id}/progress`}>
             {t('works.progress.post')}
+          </a>
+          <a class="usa-button usa-button--outline" href={`/works/${p.id}/edit`}>
+            {t('works.edit.link')}
           </a>
         </p>
       )}
@@ -220,16 +234,42 @@ export function ProjectPage({ ctx, d }: { ctx: PageContext; d: ProjectPageData }
           ))}
         </ul>
       )}
-      {places.length > 0 && (
+      <h2 id="documents">{t('works.document.title')}</h2>
+      {d.documents.length ? (
+        <ul class="usa-list">
+          {d.documents.map((doc) => {
+            const href = doc.file_id ? `/works/documents/${doc.file_id}` : linkable(doc.url);
+            return (
+              <li key={doc.id}>
+                {href ? <a href={href}>{doc.title}</a> : doc.title} ({t(`works.documentType.${doc.document_type}`)}
+                {doc.file_id ? ', PDF' : ''}, {ctx.fmt.date(doc.created_at)})
+                {d.canEdit && (
+                  <form method="post" action={`/works/${p.id}/documents/${doc.id}/delete`} class="display-inline margin-left-1">
+                    <CsrfField ctx={ctx} />
+                    <button type="submit" class="usa-button usa-button--unstyled" aria-label={t('works.document.removeLabel', { title: doc.title })}>
+                      {t('works.document.remove')}
+                    </button>
+                  </form>
+                )}
+              </li>
+            );
+          })}
+        </ul>
+      ) : (
+        <p>{t('works.document.none')}</p>
+      )}
+      {extent.length > 0 && (
         <>
           <h2>{t('works.project.map')}</h2>
           {places.length > 1 && <p>{t('works.project.places', { n: places.length })}</p>}
+          {shape && <p>{t(shape.type.endsWith('LineString') ? 'works.project.line' : 'works.project.area')}</p>}
           <ProjectMap
             ctx={ctx}
             title={t('works.project.mapTitle', { name: p.name })}
             points={places.map(([lng, lat]) => ({ id: p.id, name: p.name, lat, lng, stage: p.stage }))}
+            shapes={shape ? [{ geometry: shape, stage: p.stage }] : []}
             areas={[]}
-            bbox={pointsBox(places.flatMap(([lng, lat]) => [{ lat: lat - 0.01, lng: lng - 0.015 }, { lat: lat + 0.01, lng: lng + 0.015 }]))}
+            bbox={pointsBox(extent.flatMap(([lng, lat]) => [{ lat: lat - 0.005, lng: lng - 0.0075 }, { lat: lat + 0.005, lng: lng + 0.0075 }]))}
             linked={false}
           />
         </>
@@ -273,6 +313,8 @@ export function ProgressForm({
   amendment,
   pbError,
   pb,
+  docError,
+  doc,
 }: {
   ctx: PageContext;
   project: ProjectRow;
@@ -282,12 +324,17 @@ export function ProgressForm({
   amendment?: Record<string, string>;
   pbError?: string;
   pb?: Record<string, string>;
+  docError?: string;
+  doc?: Record<string, string>;
 }) {
   const { t } = ctx;
   return (
     <div class="grid-container">
       <h1>{t('works.progress.title', { name: project.name })}</h1>
       <p>{t('works.progress.current', { n: project.progress === null ? '—' : String(Number(project.progress)) })}</p>
+      <p>
+        <a href={`/works/${project.id}/edit`}>{t('works.edit.link')}</a> · <a href="#doc">{t('works.document.add')}</a>
+      </p>
       {error && (
         <Alert type="error" heading={t('common.error.summary')}>
           {error}
@@ -408,6 +455,55 @@ export function ProgressForm({
         <CsrfField ctx={ctx} />
         <button class="usa-button usa-button--outline" type="submit">
           {t('works.pb.submit')}
+        </button>
+      </form>
+      <h2 id="doc">{t('works.document.add')}</h2>
+      <p>{t('works.document.lead')}</p>
+      {docError && (
+        <Alert type="error" heading={t('common.error.summary')}>
+          {docError}
+        </Alert>
+      )}
+      <form class="usa-form usa-form--large" method="post" action={`/works/${project.id}/documents?_csrf=${encodeURIComponent(ctx.csrfToken)}`} encType="multipart/form-data">
+        <div class="usa-form-group">
+          <label class="usa-label" for="d-title">
+            {t('works.document.titleField')}
+          </label>
+          <input class="usa-input" id="d-title" name="title" maxLength={300} required value={doc?.title ?? ''} />
+        </div>
+        <div class="usa-form-group">
+          <label class="usa-label" for="d-type">
+            {t('works.document.type')}
+          </label>
+          <select class="usa-select" id="d-type" name="document_type">
+            {DOCUMENT_TYPES.map((dt) => (
+              <option value={dt} key={dt} selected={doc?.document_type === dt}>
+                {t(`works.documentType.${dt}`)}
+              </option>
+            ))}
+          </select>
+        </div>
+        <div class="usa-form-group">
+          <label class="usa-label" for="d-file">
+            {t('works.document.file')}
+          </label>
+          <span class="usa-hint" id="d-file-hint">
+            {t('works.document.fileHint')}
+          </span>
+          <input class="usa-file-input" id="d-file" name="file" type="file" accept="application/pdf,.pdf" aria-describedby="d-file-hint" />
+        </div>
+        <div class="usa-form-group">
+          <label class="usa-label" for="d-url">
+            {t('works.document.url')}
+          </label>
+          <span class="usa-hint" id="d-url-hint">
+            {t('works.document.urlHint')}
+          </span>
+          <input class="usa-input" id="d-url" name="url" type="url" aria-describedby="d-url-hint" value={doc?.url ?? ''} />
+        </div>
+        <CsrfField ctx={ctx} />
+        <button class="usa-button usa-button--outline" type="submit">
+          {t('works.document.submit')}
         </button>
       </form>
     </div>
