@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
 import { HttpError } from '../../core/http/guards';
 import { PHASES } from './domain/phases';
-import { getBudget, headingsOf, listBudgets, resultsOf } from './store';
+import { getBudget, headingsOf, listBudgets, publishedResultsOf } from './store';
 import { bgDb } from './tables';
 
 const Phase = Type.Union(PHASES.map((p) => Type.Literal(p)));
@@ -24,7 +24,7 @@ export async function budgetingApi(app: FastifyInstance) {
       schema: {
         tags: ['budgets'],
         summary: 'A budget with its headings (amounts in the budget currency)',
-        params: Type.Object({ id: Type.Integer() }),
+        params: Type.Object({ id: Type.Integer({ minimum: 1, maximum: 2147483647 }) }),
       },
     },
     async (request) => {
@@ -52,7 +52,7 @@ export async function budgetingApi(app: FastifyInstance) {
       schema: {
         tags: ['budgets'],
         summary: 'Winners per heading by the budget rule (only once the budget is finished)',
-        params: Type.Object({ id: Type.Integer() }),
+        params: Type.Object({ id: Type.Integer({ minimum: 1, maximum: 2147483647 }) }),
       },
     },
     async (request) => {
@@ -63,7 +63,7 @@ export async function budgetingApi(app: FastifyInstance) {
       const headings = await headingsOf(db, id);
       const out = [];
       for (const h of headings) {
-        const r = await resultsOf(db, h.id, b.result_rule);
+        const r = await publishedResultsOf(db, h.id);
         out.push({
           heading_id: h.id,
           heading: h.name,

@@ -191,7 +191,11 @@ test('the whole cycle: create, propose, support, valuate, ballot, paper ballot, 
   assert.equal(res.statusCode, 303);
   assert.equal(await countRows('bg_ballots'), 3);
 
-  // Paper ballots: never both channels; audited.
+  // Paper ballots: by the budget's organising office; never both channels; audited.
+  const organiser = await createOffice(t.services, { name: 'Participación Ciudadana' });
+  await t.services.db.insertInto('office_members').values({ office_id: organiser.id, user_id: valuator.id }).execute();
+  await adminC.get(`/budgets/${budget.id}/admin`);
+  assert.equal((await adminC.post(`/budgets/${budget.id}/office`, { office: String(organiser.id) })).statusCode, 303);
   const desk = await new TestClient(t.app).signInAs(t.services, valuator.id);
   assert.equal((await desk.get(`/budgets/${budget.id}/paper-ballot?heading=${h1.id}`)).statusCode, 200);
   res = await desk.post(`/budgets/${budget.id}/paper-ballot`, { heading: String(h1.id), email: bob.email, proposal: [String(bici.id)] });

@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { sql } from 'kysely';
+import { strToU8, zipSync } from 'fflate';
 import { HttpError, notFound, requireAdmin, requireRole, requireUser, requireVerified } from '../../core/http/guards';
 import { UploadError } from '../../core/files';
 import { GeocoderUnavailable, type GeocodeResult } from '../../core/geo/geocode';
@@ -9,6 +10,8 @@ import { CsrfField } from '../../core/ui/layout';
 import { isPhase, phaseRules, PHASES, type Phase } from './domain/phases';
 import { checkBallot, type BallotCheck } from './domain/ballot';
 import { writePb } from './domain/pabulib';
+import { amountForInput, formatMoney, parseAmount } from './domain/money';
+import { MesRoundsExceeded } from './domain/rules';
 import {
   asCore,
   attachmentsOf,
@@ -31,29 +34,57 @@ import {
   participationByDay,
   phasesOf,
   publishResults,
+  publishedResultsOf,
   resultsOf,
   saveBallot,
   supportedBy,
   turnoutByCommune,
-  votersByAgeAndGender,
   type Budget,
   type Heading,
 } from './store';
 import { bgDb } from './tables';
 import { checkProposalFiles, DOCUMENT_MAX_BYTES, humanSize, MAX_DOCUMENTS, MAX_IMAGES, readForm, storeFiles } from './uploads';
 import { BarChart } from './views/charts';
+import { ParticipationStats } from './views/stats';
+import { ScheduleForm } from './views/schedule';
+import { dayOf, parseDay, readSchedule, type ScheduleError } from './domain/schedule';
+import { participationByCommune, participationPerDay, votersByAgeBandAndGender } from './participation';
+import { MIN_CELL, publishable } from './domain/privacy';
 
 type Form = Record<string, string | string[] | undefined>;
 const str = (v: unknown) => (Array.isArray(v) ? String(v[0] ?? '') : typeof v === 'string' ? v : '').trim();
-const ids = (v: unknown): number[] => (Array.isArray(v) ? v : v === undefined || v === '' ? [] : [v]).map((x) => Number(x)).filter((n) => Number.isInteger(n) && n > 0);
+/** Ids are PostgreSQL `integer`s: anything else would reach the database and fail there as a 500. */
+const MAX_ID = 2 ** 31 - 1;
+const toId = (v: unknown): number | null => {
+  const s = typeof v === 'number' ? String(v) : str(v);
+  if (!/^\d{1,10}$/.test(s)) return null;
+  const n = Number(s);
+  return n >= 1 && n <= MAX_ID ? n : null;
+};
+const ids = (v: unknown): number[] => (Array.isArray(v) ? v : v === undefined || v === '' ? [] : [v]).map(toId).filter((n): n is number => n !== null);
 const intParam = (v: unknown) => {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n <= 0) throw notFound();
+  const n = toId(v);
+  if (n === null) throw notFound();
   return n;
 };
-const isStaff = (request: FastifyRequest) => !!request.user && (request.user.roles.includes('admin') || request.user.roles.includes('official'));
+/** An id typed into a form or a query: empty is null, anything but 1…2^31−1 is a 400. */
+const idField = (v: unknown, message: string, key: string): number | null => {
+  if (str(v) === '') return null;
+  const n = toId(v);
+  if (n === null) throw new HttpError(400, message, key);
+  return n;
+};
+const money = (request: FastifyRequest, b: { currency: string }, n: number) => formatMoney(n, b.currency, request.locale);
+/** Paper ballots: administrators, or officials of the budget's organising office (an official acts only for their own office). */
+const canEnterPaper = (request: FastifyRequest, b: { office_id: number | null }) =>
+  !!request.user && (request.user.roles.includes('admin') || (request.user.roles.includes('official') && b.office_id != null && request.user.officeIds.includes(b.office_id)));
 
 /** The headings a resident may vote in: their commune's and the city-wide ones. */
+/** The year a budget's statistics count ages in: its own year, or the year it was created. */
+function budgetYear(b: Budget) {
+  return b.year ?? new Date(b.created_at).getFullYear();
+}
+
 function eligibleHeadings(headings: Heading[], communeId: number | null) {
   return headings.filter((h) => h.commune_id === null || h.commune_id === communeId);
 }
@@ -155,6 +186,11 @@ export async function budgetingRoutes(app: FastifyInstance) {
               </a>
             </li>
           )}
+          <li class="usa-button-group__item">
+            <a class="usa-button usa-button--outline" href={`/budgets/${b.id}/stats`}>
+              {t('budgeting.stats.title')}
+            </a>
+          </li>
           {user?.roles.includes('admin') && (
             <li class="usa-button-group__item">
               <a class="usa-button usa-button--secondary" href={`/budgets/${b.id}/admin`}>
@@ -162,7 +198,7 @@ export async function budgetingRoutes(app: FastifyInstance) {
               </a>
             </li>
           )}
-          {isStaff(request) && phaseRules.canBallot(b.phase) && (
+          {canEnterPaper(request, b) && phaseRules.canBallot(b.phase) && (
             <li class="usa-button-group__item">
               <a class="usa-button usa-button--outline" href={`/budgets/${b.id}/paper-ballot`}>
                 {t('budgeting.paper.title')}
@@ -194,7 +230,7 @@ export async function budgetingRoutes(app: FastifyInstance) {
                 <th scope="row">
                   <a href={`/budgets/${b.id}/proposals?heading=${h.id}`}>{h.name}</a>
                 </th>
-                <td>{fmt.money(Number(h.amount))}</td>
+                <td>{money(request, b, Number(h.amount))}</td>
                 <td>{h.population == null ? '—' : fmt.number(h.population)}</td>
               </tr>
             ))}
@@ -209,7 +245,8 @@ export async function budgetingRoutes(app: FastifyInstance) {
               </h3>
               {phaseDates.get(p)?.starts_at && (
                 <p>
-                  {fmt.date(phaseDates.get(p)!.starts_at!)} – {phaseDates.get(p)!.ends_at ? fmt.date(phaseDates.get(p)!.ends_at!) : ''}
+                  {fmt.date(phaseDates.get(p)!.starts_at!)}
+                  {phaseDates.get(p)!.ends_at && ` – ${fmt.date(phaseDates.get(p)!.ends_at!)}`}
                 </p>
               )}
             </li>
@@ -224,7 +261,7 @@ export async function budgetingRoutes(app: FastifyInstance) {
     const { t, fmt } = request;
     const b = await loadBudget((request.params as { id: string }).id);
     const q = request.query as Record<string, string | undefined>;
-    const headingId = q.heading ? Number(q.heading) || undefined : undefined;
+    const headingId = idField(q.heading, 'Unknown heading', 'budgeting.ballot.error.heading') ?? undefined;
     const headings = await headingsOf(db, b.id);
     const moderator = !!request.user && (request.user.roles.includes('moderator') || request.user.roles.includes('admin'));
     const rows = await listProposals(db, b.id, { headingId, q: q.q?.trim() || undefined, includeHidden: moderator });
@@ -280,7 +317,7 @@ export async function budgetingRoutes(app: FastifyInstance) {
                   </th>
                   <td>{p.heading_name}</td>
                   {phaseRules.showSupports(b.phase) && <td>{fmt.number(Number(p.supports))}</td>}
-                  {phaseRules.showPrices(b.phase) && <td>{p.feasibility === 'feasible' && p.price != null ? fmt.money(Number(p.price)) : t(`budgeting.feasibility.${p.feasibility}`)}</td>}
+                  {phaseRules.showPrices(b.phase) && <td>{p.feasibility === 'feasible' && p.price != null ? money(request, b, Number(p.price)) : t(`budgeting.feasibility.${p.feasibility}`)}</td>}
                   {phaseRules.showResults(b.phase) && <td>{fmt.number(Number(p.votes))}</td>}
                 </tr>
               ))}
@@ -722,7 +759,7 @@ export async function budgetingRoutes(app: FastifyInstance) {
               {p.price != null && (
                 <>
                   <dt>{t('budgeting.price')}</dt>
-                  <dd>{fmt.money(Number(p.price))}</dd>
+                  <dd>{money(request, b, Number(p.price))}</dd>
                 </>
               )}
               {p.price_explanation && (
@@ -842,6 +879,37 @@ export async function budgetingRoutes(app: FastifyInstance) {
                       <a href={`/files/${m.photo_file_id}`}>
                         <img src={`/files/${m.photo_file_id}/thumb`} alt={t('budgeting.milestone.photo.alt', { title: m.title })} loading="lazy" class="bg-photo" />
                       </a>
+                    )}
+                    {canTrack && (
+                      <details>
+                        <summary>{t('budgeting.milestone.update', { title: m.title })}</summary>
+                        <form class="usa-form" method="post" action={`/budgets/${b.id}/proposals/${p.id}/milestones/${m.id}?_csrf=${encodeURIComponent(ctx.csrfToken)}`} enctype="multipart/form-data">
+                          <CsrfField ctx={ctx} />
+                          <label class="usa-label" for={`m-${m.id}-status`}>
+                            {t('budgeting.milestone.status')}
+                          </label>
+                          <select class="usa-select" id={`m-${m.id}-status`} name="status">
+                            {MILESTONE_STATUSES.map((st) => (
+                              <option value={st} selected={st === m.status}>
+                                {t(`budgeting.milestone.status.${st}`)}
+                              </option>
+                            ))}
+                          </select>
+                          <label class="usa-label" for={`m-${m.id}-note`}>
+                            {t('budgeting.milestone.description')}
+                          </label>
+                          <textarea class="usa-textarea" id={`m-${m.id}-note`} name="note" maxLength={5000}>
+                            {m.description}
+                          </textarea>
+                          <label class="usa-label" for={`m-${m.id}-photo`}>
+                            {t('budgeting.milestone.photo')}
+                          </label>
+                          <input class="usa-file-input" id={`m-${m.id}-photo`} name="photo" type="file" accept="image/jpeg,image/png,image/webp,image/gif" />
+                          <button class="usa-button usa-button--outline" type="submit">
+                            {t('common.save')}
+                          </button>
+                        </form>
+                      </details>
                     )}
                   </li>
                 ))}
@@ -969,14 +1037,17 @@ export async function budgetingRoutes(app: FastifyInstance) {
     const b = await loadBudget(params.id);
     if (!phaseRules.canSupport(b.phase)) throw new HttpError(409, 'Supports are open only in the selecting phase', 'budgeting.error.phase');
     const pid = intParam(params.pid);
-    await db.deleteFrom('bg_supports').where('proposal_id', '=', pid).where('user_id', '=', request.user!.id).execute();
+    // The phase checked is this budget's: the support withdrawn must be of this budget too.
+    const own = await db.selectFrom('bg_proposals').select('id').where('id', '=', pid).where('budget_id', '=', b.id).executeTakeFirst();
+    if (!own) throw notFound();
+    await db.deleteFrom('bg_supports').where('proposal_id', '=', pid).where('budget_id', '=', b.id).where('user_id', '=', request.user!.id).execute();
     return reply.redirect(`/budgets/${b.id}/proposals/${pid}?done=unsupport`, 303);
   });
 
   // ---------- Ballot ----------
 
   async function ballotPage(request: FastifyRequest, reply: FastifyReply, b: Budget, headingId: number | null, chosenOverride: number[] | null, check: BallotCheck | null, status = 200) {
-    const { t, fmt } = request;
+    const { t } = request;
     const user = request.user!;
     const ctx = request.pageContext();
     const headings = await headingsOf(db, b.id);
@@ -992,7 +1063,7 @@ export async function budgetingRoutes(app: FastifyInstance) {
             {eligible.map((h) => (
               <li>
                 <a href={`/budgets/${b.id}/ballot?heading=${h.id}`}>
-                  {h.group_name} · {h.name} ({fmt.money(Number(h.amount))})
+                  {h.group_name} · {h.name} ({money(request, b, Number(h.amount))})
                 </a>
               </li>
             ))}
@@ -1027,21 +1098,39 @@ export async function budgetingRoutes(app: FastifyInstance) {
           )}
           {ballot && !inThisHeading && <p>{t('budgeting.ballot.other.heading')}</p>}
           {paper && <p>{t('budgeting.ballot.paper')}</p>}
-          <p class="bg-money" aria-live="polite">
+          <p
+            class="bg-money"
+            aria-live="polite"
+            data-island="budgeting-ballot"
+            data-form="ballot-form"
+            data-rule={b.voting_rule}
+            data-amount={String(amount)}
+            data-k={b.max_votes == null ? '' : String(b.max_votes)}
+            data-currency={b.currency}
+            data-locale={request.locale}
+            data-msg-money={t('budgeting.ballot.money')}
+            data-msg-count={t('budgeting.ballot.count')}
+            data-msg-over-money={t('budgeting.ballot.over.money')}
+            data-msg-over-count={t('budgeting.ballot.over.count')}
+          >
             {b.voting_rule === 'knapsack'
-              ? t('budgeting.ballot.money', { left: fmt.money(amount - total), total: fmt.money(amount) })
-              : t('budgeting.ballot.count', { n: chosen.size, k: b.max_votes ?? '∞' })}
+              ? total > amount
+                ? t('budgeting.ballot.over.money', { over: money(request, b, total - amount), total: money(request, b, amount) })
+                : t('budgeting.ballot.money', { left: money(request, b, amount - total), total: money(request, b, amount) })
+              : b.max_votes != null && chosen.size > b.max_votes
+                ? t('budgeting.ballot.over.count', { n: chosen.size, k: b.max_votes, over: chosen.size - b.max_votes })
+                : t('budgeting.ballot.count', { n: chosen.size, k: b.max_votes ?? '∞' })}
           </p>
-          <form class="usa-form usa-form--large" method="post" action={`/budgets/${b.id}/ballot`}>
+          <form id="ballot-form" class="usa-form usa-form--large" method="post" action={`/budgets/${b.id}/ballot`}>
             <CsrfField ctx={ctx} />
             <input type="hidden" name="heading" value={String(heading.id)} />
             <fieldset class="usa-fieldset">
               <legend class="usa-legend">{t('budgeting.ballot.legend')}</legend>
               {proposals.map((p) => (
                 <div class="usa-checkbox">
-                  <input class="usa-checkbox__input" id={`p-${p.id}`} type="checkbox" name="proposal" value={String(p.id)} checked={chosen.has(p.id)} disabled={paper} />
+                  <input class="usa-checkbox__input" id={`p-${p.id}`} type="checkbox" name="proposal" value={String(p.id)} data-price={String(Number(p.price))} checked={chosen.has(p.id)} disabled={paper} />
                   <label class="usa-checkbox__label" for={`p-${p.id}`}>
-                    {p.title} — {fmt.money(Number(p.price))}
+                    {p.title} — {money(request, b, Number(p.price))}
                   </label>
                 </div>
               ))}
@@ -1063,7 +1152,7 @@ export async function budgetingRoutes(app: FastifyInstance) {
         </h1>
         {body}
       </div>,
-      { status, breadcrumbs: [{ href: `/budgets/${b.id}`, label: b.name }, { label: t('budgeting.ballot.title') }] },
+      { status, islands: heading ? ['budgeting-ballot'] : [], breadcrumbs: [{ href: `/budgets/${b.id}`, label: b.name }, { label: t('budgeting.ballot.title') }] },
     );
   }
 
@@ -1071,7 +1160,7 @@ export async function budgetingRoutes(app: FastifyInstance) {
     const b = await loadBudget((request.params as { id: string }).id);
     if (!phaseRules.canBallot(b.phase)) throw new HttpError(409, 'Voting is open only in the balloting phase', 'budgeting.ballot.error.phase');
     const q = request.query as Record<string, string | undefined>;
-    let headingId = q.heading ? Number(q.heading) : null;
+    let headingId = q.heading ? toId(q.heading) : null;
     if (!headingId) {
       const eligible = eligibleHeadings(await headingsOf(db, b.id), request.user!.communeId);
       if (eligible.length === 1) headingId = eligible[0].id;
@@ -1106,8 +1195,8 @@ export async function budgetingRoutes(app: FastifyInstance) {
     const budgetId = intParam((request.params as { id: string }).id);
     const form = (request.body ?? {}) as Form;
     const user = request.user!;
-    const headingId = Number(str(form.heading)) || 0;
-    let c = await contexts.get(budgetId, headingId);
+    const headingId = idField(form.heading, 'Unknown heading', 'budgeting.ballot.error.heading') ?? 0;
+    let c = headingId ? await contexts.get(budgetId, headingId) : null;
     if (!c) {
       await loadBudget(budgetId);
       throw new HttpError(400, 'Unknown heading', 'budgeting.ballot.error.heading');
@@ -1142,17 +1231,18 @@ export async function budgetingRoutes(app: FastifyInstance) {
     const staff = !!request.user?.roles.includes('admin');
     if (!phaseRules.showResults(b.phase) && !(staff && b.phase === 'reviewing_ballots')) throw new HttpError(409, 'Results are published when the budget is finished', 'budgeting.results.notyet');
     const headings = await headingsOf(db, b.id);
-    const [turnout, byDay, demo] = await Promise.all([turnoutByCommune(db, b.id), participationByDay(db, b.id), votersByAgeAndGender(db, b.id)]);
+    const [turnout, byDay, demo] = await Promise.all([turnoutByCommune(db, b.id), participationByDay(db, b.id), votersByAgeBandAndGender(db, b.id, budgetYear(b))]);
     const sections = [];
     for (const h of headings) {
-      const r = await resultsOf(db, h.id, b.result_rule);
+      // Finished: the winners stored when it finished. Administrators' preview while reviewing ballots decides now.
+      const r = b.phase === 'finished' ? await publishedResultsOf(db, h.id) : await resultsOf(db, h.id, b.result_rule);
       let cumulative = 0;
       sections.push(
         <section aria-labelledby={`h-${h.id}`}>
           <h2 id={`h-${h.id}`}>
             {h.group_name} · {h.name}
           </h2>
-          <p>{t('budgeting.results.summary', { voters: fmt.number(r.voters), cost: fmt.money(r.cost), amount: fmt.money(r.amount) })}</p>
+          <p>{t('budgeting.results.summary', { voters: fmt.number(r.voters), cost: money(request, b, r.cost), amount: money(request, b, r.amount) })}</p>
           <p>
             <a href={`/budgets/${b.id}/results.pb?heading=${h.id}`}>{t('budgeting.results.download')}</a>
           </p>
@@ -1171,7 +1261,7 @@ export async function budgetingRoutes(app: FastifyInstance) {
                   if (x.selected) cumulative += x.price;
                   return { label: x.title, value: x.selected ? cumulative : x.price, highlight: x.selected };
                 })}
-                format={(n) => fmt.money(n)}
+                format={(n) => money(request, b, n)}
                 line={{ at: r.amount, label: t('budgeting.results.line') }}
               />
             </>
@@ -1193,7 +1283,7 @@ export async function budgetingRoutes(app: FastifyInstance) {
                     <a href={`/budgets/${b.id}/proposals/${x.id}`}>{x.title}</a>
                   </th>
                   <td>{fmt.number(x.score)}</td>
-                  <td>{fmt.money(x.price)}</td>
+                  <td>{money(request, b, x.price)}</td>
                   <td>{x.selected ? t('common.yes') : t('common.no')}</td>
                 </tr>
               ))}
@@ -1209,6 +1299,11 @@ export async function budgetingRoutes(app: FastifyInstance) {
           {t('budgeting.results.title')} · {b.name}
         </h1>
         <p>{b.result_rule === 'mes' ? t('budgeting.rules.mes') : t('budgeting.rules.greedy')}</p>
+        {headings.length > 1 && b.phase === 'finished' && (
+          <p>
+            <a href={`/budgets/${b.id}/results.pb`}>{t('budgeting.results.download.all')}</a>
+          </p>
+        )}
         {sections}
         <section aria-labelledby="turnout">
           <h2 id="turnout">{t('budgeting.stats.turnout')}</h2>
@@ -1251,7 +1346,7 @@ export async function budgetingRoutes(app: FastifyInstance) {
                 <tr>
                   <th scope="row">{r.band === 'unknown' ? t('budgeting.stats.unknown') : r.band}</th>
                   <td>{r.gender === 'unknown' ? t('budgeting.stats.unknown') : r.gender}</td>
-                  <td>{fmt.number(Number(r.n))}</td>
+                  <td>{publishable(r.n) === null ? t('budgeting.stats.withheld', { n: MIN_CELL }) : fmt.number(r.n)}</td>
                 </tr>
               ))}
             </tbody>
@@ -1281,15 +1376,40 @@ export async function budgetingRoutes(app: FastifyInstance) {
     );
   });
 
+  /** Participation statistics, public in every phase: aggregates only, small cells withheld. */
+  app.get('/budgets/:id/stats', async (request, reply) => {
+    const { t } = request;
+    const b = await loadBudget((request.params as { id: string }).id);
+    const year = budgetYear(b);
+    const [communes, demo, days] = await Promise.all([participationByCommune(db, b.id), votersByAgeBandAndGender(db, b.id, year), participationPerDay(db, b.id)]);
+    return reply.page(
+      t('budgeting.stats.title'),
+      <div class="grid-container">
+        <h1>
+          {t('budgeting.stats.title')} · {b.name}
+        </h1>
+        <ParticipationStats request={request} communes={communes} demo={demo} days={days} year={year} />
+      </div>,
+      { breadcrumbs: [{ href: '/budgets', label: t('budgeting.title') }, { href: `/budgets/${b.id}`, label: b.name }, { label: t('budgeting.stats.title') }] },
+    );
+  });
+
   app.get('/budgets/:id/results.pb', async (request, reply) => {
     const b = await loadBudget((request.params as { id: string }).id);
     if (!phaseRules.showResults(b.phase)) throw new HttpError(409, 'Results are published when the budget is finished', 'budgeting.results.notyet');
     const headings = await headingsOf(db, b.id);
     const q = request.query as Record<string, string | undefined>;
-    const heading = q.heading ? headings.find((h) => String(h.id) === q.heading) : headings.length === 1 ? headings[0] : undefined;
-    if (!heading) {
-      throw new HttpError(400, `Choose a heading: ${headings.map((h) => `/budgets/${b.id}/results.pb?heading=${h.id}`).join(' ')}`, 'budgeting.results.heading');
+    if (!q.heading && headings.length !== 1) {
+      // Pabulib has one budget per file and distributes many as a zip of .pb files: one per heading.
+      const files: Record<string, Uint8Array> = {};
+      for (const h of headings) files[`cabildo_budget_${b.id}_heading_${h.id}.pb`] = strToU8(writePb(await exportHeading(services, b, h)));
+      return reply
+        .type('application/zip')
+        .header('content-disposition', `attachment; filename="cabildo_budget_${b.id}.zip"`)
+        .send(Buffer.from(zipSync(files, { level: 6, mtime: new Date('2000-01-01T00:00:00Z') })));
     }
+    const heading = q.heading ? headings.find((h) => String(h.id) === q.heading) : headings[0];
+    if (!heading) throw new HttpError(404, `No heading ${q.heading} in this budget: ${headings.map((h) => `/budgets/${b.id}/results.pb?heading=${h.id}`).join(' ')}`, 'budgeting.results.heading');
     const pb = await exportHeading(services, b, heading);
     return reply
       .type('text/plain; charset=utf-8')
@@ -1361,18 +1481,31 @@ export async function budgetingRoutes(app: FastifyInstance) {
     if (name.length < 3) throw new HttpError(400, 'A budget needs a name', 'budgeting.admin.error.name');
     const voting = str(form.voting_rule) === 'approval' ? 'approval' : 'knapsack';
     const result = str(form.result_rule) === 'mes' ? 'mes' : 'greedy';
-    const num = (v: unknown) => (str(v) === '' ? null : Number(str(v)));
-    const k = num(form.max_votes);
-    const supports = num(form.max_supports) ?? 10;
-    const communeAmount = num(form.commune_amount);
-    const cityAmount = num(form.city_amount);
-    for (const v of [k, supports, communeAmount, cityAmount, num(form.year)]) {
-      if (v !== null && (!Number.isFinite(v) || v < 0)) throw new HttpError(400, 'Amounts and limits must be positive numbers', 'budgeting.admin.error.number');
-    }
+    // Year, K and the supports are integer columns: a fraction or a huge number is the admin's typo, not a 500.
+    const int = (v: unknown, min: number, max: number) => {
+      const text = str(v);
+      if (text === '') return null;
+      const n = /^\d{1,10}$/.test(text) ? Number(text) : NaN;
+      if (!(n >= min && n <= max)) throw new HttpError(400, `Year, K and supports must be whole numbers from ${min} to ${max}`, 'budgeting.admin.error.integer');
+      return n;
+    };
+    const amount = (v: unknown) => {
+      const text = str(v);
+      if (text === '') return null;
+      const n = parseAmount(text);
+      if (n === null || n > 1e15) throw new HttpError(400, 'Amounts are written like 1.500.000 or 1500000,50', 'budgeting.admin.error.number');
+      return n;
+    };
+    const year = int(form.year, 1900, 2999);
+    const k = int(form.max_votes, 1, 10000);
+    if (voting === 'approval' && k === null) throw new HttpError(400, 'An approval ballot needs K, the most projects a resident may choose (1 or more)', 'budgeting.admin.error.k');
+    const supports = int(form.max_supports, 0, 10000) ?? 10;
+    const communeAmount = amount(form.commune_amount);
+    const cityAmount = amount(form.city_amount);
     if (!communeAmount && !cityAmount) throw new HttpError(400, 'Give an amount per commune or for the whole city', 'budgeting.admin.error.amount');
     const communes = await db.selectFrom('communes').select(['id', 'name', 'population']).orderBy('id').execute();
     const id = await db.transaction().execute(async (trx) => {
-      const budget = await createBudget(trx, { name, year: num(form.year), voting_rule: voting, max_votes: k, result_rule: result, max_supports: supports });
+      const budget = await createBudget(trx, { name, year, voting_rule: voting, max_votes: voting === 'approval' ? k : null, result_rule: result, max_supports: supports });
       if (communeAmount) {
         const g = await createGroup(trx, budget.id, request.t('budgeting.group.communes'));
         for (const c of communes) await createHeading(trx, { budget_id: budget.id, group_id: g.id, name: c.name, amount: communeAmount, population: c.population ?? null, commune_id: c.id });
@@ -1388,11 +1521,21 @@ export async function budgetingRoutes(app: FastifyInstance) {
   });
 
   app.get('/budgets/:id/admin', { preHandler: requireAdmin }, async (request, reply) => {
-    const { t, fmt } = request;
-    const ctx = request.pageContext();
     const b = await loadBudget((request.params as { id: string }).id);
+    const values: Record<string, string> = {};
+    for (const p of await phasesOf(db, b.id)) {
+      if (p.starts_at) values[`starts_${p.kind}`] = dayOf(p.starts_at);
+      if (p.ends_at) values[`ends_${p.kind}`] = dayOf(p.ends_at);
+    }
+    return adminPage(request, reply, b, values, []);
+  });
+
+  async function adminPage(request: FastifyRequest, reply: FastifyReply, b: Budget, schedule: Record<string, string>, scheduleErrors: ScheduleError[]) {
+    const { t } = request;
+    const ctx = request.pageContext();
     const proposals = await listProposals(db, b.id, { includeHidden: true });
     const valuators = await db.selectFrom('users').select(['id', 'name', 'email']).where(sql<boolean>`'official' = any(roles)`).orderBy('name').limit(500).execute();
+    const [offices, headings] = await Promise.all([listOffices(services.db), headingsOf(db, b.id)]);
     return reply.page(
       t('budgeting.admin.title'),
       <div class="grid-container">
@@ -1424,6 +1567,45 @@ export async function budgetingRoutes(app: FastifyInstance) {
             {t('budgeting.admin.phase.change')}
           </button>
         </form>
+        <h2 id="schedule-title">{t('budgeting.schedule.title')}</h2>
+        <ScheduleForm request={request} budgetId={b.id} values={schedule} errors={scheduleErrors} />
+        <h2>{t('budgeting.admin.office')}</h2>
+        <form class="usa-form" method="post" action={`/budgets/${b.id}/office`}>
+          <CsrfField ctx={ctx} />
+          <label class="usa-label" for="f-office">
+            {t('budgeting.admin.office')}
+          </label>
+          <div class="usa-hint" id="f-office-hint">
+            {t('budgeting.admin.office.hint')}
+          </div>
+          <select class="usa-select" id="f-office" name="office" aria-describedby="f-office-hint">
+            <option value="">{t('budgeting.office.none')}</option>
+            {offices.map((o) => (
+              <option value={String(o.id)} selected={o.id === b.office_id}>
+                {o.name}
+              </option>
+            ))}
+          </select>
+          <button class="usa-button usa-button--outline" type="submit">
+            {t('common.save')}
+          </button>
+        </form>
+        <h2>{t('budgeting.admin.amounts')}</h2>
+        <form class="usa-form usa-form--large" method="post" action={`/budgets/${b.id}/headings`}>
+          <CsrfField ctx={ctx} />
+          <p class="usa-hint">{t('budgeting.admin.amounts.hint')}</p>
+          {headings.map((h) => (
+            <>
+              <label class="usa-label" for={`f-amount-${h.id}`}>
+                {h.group_name} · {h.name}
+              </label>
+              <input class="usa-input" id={`f-amount-${h.id}`} name={`amount_${h.id}`} inputMode="decimal" required value={amountForInput(Number(h.amount), request.locale)} />
+            </>
+          ))}
+          <button class="usa-button usa-button--outline" type="submit">
+            {t('common.save')}
+          </button>
+        </form>
         <h2>{t('budgeting.admin.valuation')}</h2>
         <table class="usa-table usa-table--borderless usa-table--stacked">
           <caption>{t('budgeting.admin.valuation.caption')}</caption>
@@ -1442,7 +1624,7 @@ export async function budgetingRoutes(app: FastifyInstance) {
                   <a href={`/budgets/${b.id}/proposals/${p.id}`}>{p.title}</a>
                 </th>
                 <td>{t(`budgeting.feasibility.${p.feasibility}`)}</td>
-                <td>{p.price == null ? '—' : fmt.money(Number(p.price))}</td>
+                <td>{p.price == null ? '—' : money(request, b, Number(p.price))}</td>
                 <td>
                   <form method="post" action={`/budgets/${b.id}/proposals/${p.id}/assign`}>
                     <CsrfField ctx={ctx} />
@@ -1467,8 +1649,35 @@ export async function budgetingRoutes(app: FastifyInstance) {
           </tbody>
         </table>
       </div>,
-      { breadcrumbs: [{ href: `/budgets/${b.id}`, label: b.name }, { label: t('budgeting.admin.title') }] },
+      { status: scheduleErrors.length ? 400 : 200, breadcrumbs: [{ href: `/budgets/${b.id}`, label: b.name }, { label: t('budgeting.admin.title') }] },
     );
+  }
+
+  /** The published schedule (dates per phase), checked as a whole, stored and audited together. */
+  app.post('/budgets/:id/schedule', { preHandler: requireAdmin }, async (request, reply) => {
+    const b = await loadBudget((request.params as { id: string }).id);
+    const form = (request.body ?? {}) as Form;
+    const values: Record<string, string> = {};
+    for (const p of PHASES) for (const side of ['starts', 'ends']) values[`${side}_${p}`] = str(form[`${side}_${p}`]).trim();
+    const { entries, errors } = readSchedule(values);
+    if (errors.length) return adminPage(request, reply, b, values, errors);
+    const before = new Map((await phasesOf(db, b.id)).map((p) => [p.kind, p]));
+    const iso = (d: Date | null | undefined) => (d ? new Date(d).toISOString() : null);
+    const changes = entries.filter((e) => iso(e.starts) !== iso(before.get(e.phase)?.starts_at) || iso(e.ends) !== iso(before.get(e.phase)?.ends_at));
+    if (changes.length) {
+      await db.transaction().execute(async (trx) => {
+        for (const e of changes) {
+          await trx
+            .insertInto('bg_phases')
+            .values({ budget_id: b.id, kind: e.phase, starts_at: e.starts, ends_at: e.ends })
+            .onConflict((oc) => oc.columns(['budget_id', 'kind']).doUpdateSet({ starts_at: e.starts, ends_at: e.ends }))
+            .execute();
+        }
+        const details = Object.fromEntries(changes.map((e) => [e.phase, { from: [iso(before.get(e.phase)?.starts_at), iso(before.get(e.phase)?.ends_at)], to: [iso(e.starts), iso(e.ends)] }]));
+        await services.audit.record(request.actor(), { action: 'budget.schedule', subjectType: 'budget', subjectId: b.id, details }, asCore(trx));
+      });
+    }
+    return reply.redirect(`/budgets/${b.id}/admin#schedule-title`, 303);
   });
 
   app.post('/budgets/:id/phase', { preHandler: requireAdmin }, async (request, reply) => {
@@ -1479,8 +1688,8 @@ export async function budgetingRoutes(app: FastifyInstance) {
     const date = (v: unknown) => {
       const s = str(v);
       if (!s) return null;
-      const d = new Date(s);
-      if (Number.isNaN(d.getTime())) throw new HttpError(400, 'Dates must be YYYY-MM-DD', 'budgeting.admin.error.date');
+      const d = parseDay(s);
+      if (!d) throw new HttpError(400, 'Dates must be YYYY-MM-DD', 'budgeting.admin.error.date');
       return d;
     };
     const starts = date(form.starts_at);
@@ -1491,11 +1700,61 @@ export async function budgetingRoutes(app: FastifyInstance) {
       await trx
         .insertInto('bg_phases')
         .values({ budget_id: b.id, kind: phase, starts_at: starts ?? new Date(), ends_at: ends })
-        .onConflict((oc) => oc.columns(['budget_id', 'kind']).doUpdateSet({ starts_at: starts ?? new Date(), ends_at: ends }))
+        // Dates left empty keep the published schedule's (a phase opened without a date starts now).
+        .onConflict((oc) =>
+          oc.columns(['budget_id', 'kind']).doUpdateSet({
+            starts_at: starts ?? sql<Date>`coalesce(bg_phases.starts_at, now())`,
+            ends_at: ends ?? sql<Date | null>`bg_phases.ends_at`,
+          }),
+        )
         .execute();
-      if (phase === 'finished') await publishResults(trx, { id: b.id, result_rule: b.result_rule });
+      if (phase === 'finished') {
+        try {
+          await publishResults(trx, { id: b.id, result_rule: b.result_rule });
+        } catch (err) {
+          if (err instanceof MesRoundsExceeded) throw new HttpError(409, err.message, 'budgeting.results.error.rounds');
+          throw err;
+        }
+      }
       await services.audit.record(request.actor(), { action: 'budget.phase', subjectType: 'budget', subjectId: b.id, details: { from: b.phase, to: phase } }, asCore(trx));
     });
+    return reply.redirect(`/budgets/${b.id}/admin`, 303);
+  });
+
+  app.post('/budgets/:id/office', { preHandler: requireAdmin }, async (request, reply) => {
+    const b = await loadBudget((request.params as { id: string }).id);
+    const officeId = idField(((request.body ?? {}) as Form).office, 'Unknown office', 'budgeting.office.error');
+    if (officeId && !(await officeById(services.db, officeId))) throw new HttpError(400, 'Unknown office', 'budgeting.office.error');
+    await db.transaction().execute(async (trx) => {
+      await trx.updateTable('bg_budgets').set({ office_id: officeId }).where('id', '=', b.id).execute();
+      await services.audit.record(request.actor(), { action: 'budget.office', subjectType: 'budget', subjectId: b.id, details: { from: b.office_id, to: officeId } }, asCore(trx));
+    });
+    return reply.redirect(`/budgets/${b.id}/admin`, 303);
+  });
+
+  /** Each heading's amount, set by administrators (audited); every field is checked before any is stored. */
+  app.post('/budgets/:id/headings', { preHandler: requireAdmin }, async (request, reply) => {
+    const b = await loadBudget((request.params as { id: string }).id);
+    // Ballots are checked against the amounts: they are fixed once balloting opens.
+    if (PHASES.indexOf(b.phase) >= PHASES.indexOf('balloting')) throw new HttpError(409, 'Amounts can be changed only before balloting', 'budgeting.admin.error.amount.phase');
+    const form = (request.body ?? {}) as Form;
+    const headings = await headingsOf(db, b.id);
+    const changes: Array<{ id: number; from: number; to: number }> = [];
+    for (const h of headings) {
+      const text = str(form[`amount_${h.id}`]);
+      if (text === '') continue;
+      const n = parseAmount(text);
+      if (n === null || n > 1e15) throw new HttpError(400, `The amount of ${h.name} is not an amount like 1.500.000 or 1500000,50`, 'budgeting.admin.error.number');
+      if (n !== Number(h.amount)) changes.push({ id: h.id, from: Number(h.amount), to: n });
+    }
+    if (changes.length) {
+      await db.transaction().execute(async (trx) => {
+        for (const c of changes) {
+          await trx.updateTable('bg_headings').set({ amount: c.to }).where('id', '=', c.id).where('budget_id', '=', b.id).execute();
+          await services.audit.record(request.actor(), { action: 'budget.heading.amount', subjectType: 'budget', subjectId: b.id, details: { heading_id: c.id, from: c.from, to: c.to } }, asCore(trx));
+        }
+      });
+    }
     return reply.redirect(`/budgets/${b.id}/admin`, 303);
   });
 
@@ -1503,8 +1762,7 @@ export async function budgetingRoutes(app: FastifyInstance) {
     const params = request.params as { id: string; pid: string };
     const b = await loadBudget(params.id);
     const pid = intParam(params.pid);
-    const v = str((request.body as Form | undefined)?.valuator);
-    const valuatorId = v ? Number(v) : null;
+    const valuatorId = idField((request.body as Form | undefined)?.valuator, 'Valuators are officials', 'budgeting.admin.error.valuator');
     if (valuatorId !== null) {
       const u = await db.selectFrom('users').select(['id', 'roles']).where('id', '=', valuatorId).executeTakeFirst();
       if (!u || !u.roles.includes('official')) throw new HttpError(400, 'Valuators are officials', 'budgeting.admin.error.valuator');
@@ -1573,7 +1831,10 @@ export async function budgetingRoutes(app: FastifyInstance) {
           <label class="usa-label" for="f-price">
             {t('budgeting.price')}
           </label>
-          <input class="usa-input" id="f-price" name="price" inputMode="numeric" value={p.price == null ? '' : String(p.price)} />
+          <div class="usa-hint" id="f-price-hint">
+            {t('budgeting.valuation.price.hint')}
+          </div>
+          <input class="usa-input" id="f-price" name="price" inputMode="decimal" value={p.price == null ? '' : amountForInput(Number(p.price), request.locale)} aria-describedby="f-price-hint" />
           <label class="usa-label" for="f-explanation">
             {t('budgeting.valuation.explanation')}
           </label>
@@ -1599,9 +1860,9 @@ export async function budgetingRoutes(app: FastifyInstance) {
     if (feasibility !== 'feasible' && feasibility !== 'unfeasible' && feasibility !== 'undecided') throw new HttpError(400, 'Choose feasible or unfeasible', 'budgeting.valuation.error.feasibility');
     const reason = str(form.unfeasibility_reason);
     if (feasibility === 'unfeasible' && reason.length < 5) throw new HttpError(400, 'An unfeasible proposal needs the reason', 'budgeting.valuation.error.reason');
-    const priceText = str(form.price).replace(/[.\s]/g, '').replace(',', '.');
-    const price = priceText === '' ? null : Number(priceText);
-    if (price !== null && (!Number.isFinite(price) || price < 0)) throw new HttpError(400, 'The price must be a positive amount', 'budgeting.valuation.error.price');
+    const priceText = str(form.price);
+    const price = priceText === '' ? null : parseAmount(priceText);
+    if (price === null && priceText !== '') throw new HttpError(400, 'The price must be an amount like 1.500.000 or 1500000,50', 'budgeting.valuation.error.price');
     if (feasibility === 'feasible' && price === null) throw new HttpError(400, 'A feasible proposal needs a price', 'budgeting.valuation.error.price');
     await db.transaction().execute(async (trx) => {
       await trx
@@ -1634,9 +1895,9 @@ export async function budgetingRoutes(app: FastifyInstance) {
     const b = await loadBudget(params.id);
     const p = await getProposal(db, intParam(params.pid));
     if (!p || p.budget_id !== b.id || !p.selected) throw notFound();
-    const raw = str(((request.body ?? {}) as Form).office);
-    const office = raw ? await officeById(services.db, Number(raw) || 0) : null;
-    if (raw && !office) throw new HttpError(400, 'Unknown office', 'budgeting.office.error');
+    const officeId = idField(((request.body ?? {}) as Form).office, 'Unknown office', 'budgeting.office.error');
+    const office = officeId ? await officeById(services.db, officeId) : null;
+    if (officeId && !office) throw new HttpError(400, 'Unknown office', 'budgeting.office.error');
     await db.transaction().execute(async (trx) => {
       await trx.updateTable('bg_proposals').set({ office_id: office?.id ?? null, updated_at: new Date() }).where('id', '=', p.id).execute();
       await services.audit.record(request.actor(), { action: 'budget.proposal.office', subjectType: 'budget_proposal', subjectId: p.id, details: { office_id: office?.id ?? null } }, asCore(trx));
@@ -1678,11 +1939,54 @@ export async function budgetingRoutes(app: FastifyInstance) {
     return reply.redirect(`/budgets/${b.id}/proposals/${p.id}#milestones`, 303);
   });
 
+  /** The responsible office updates a milestone: its status, note and (optionally) a new photo. Audited. */
+  app.post('/budgets/:id/proposals/:pid/milestones/:mid', { preHandler: requireRole('official', 'admin') }, async (request, reply) => {
+    const params = request.params as { id: string; pid: string; mid: string };
+    const b = await loadBudget(params.id);
+    const p = await getProposal(db, intParam(params.pid));
+    if (!p || p.budget_id !== b.id || !p.selected) throw notFound();
+    const m = await db.selectFrom('bg_milestones').selectAll().where('id', '=', intParam(params.mid)).where('proposal_id', '=', p.id).executeTakeFirst();
+    if (!m) throw notFound();
+    if (!request.user!.roles.includes('admin') && (p.office_id == null || !request.user!.officeIds.includes(p.office_id))) {
+      throw new HttpError(403, 'Only the responsible office updates milestones', 'budgeting.office.only');
+    }
+    const { form, files, tooLarge } = await readForm(request);
+    if (tooLarge) throw new HttpError(413, 'The photo is over the upload limit', 'budgeting.milestone.error.photo');
+    const status = str(form.status) || m.status;
+    if (!MILESTONE_STATUSES.includes(status as (typeof MILESTONE_STATUSES)[number])) throw new HttpError(400, 'Unknown status', 'budgeting.milestone.error');
+    const note = form.note === undefined ? m.description : str(form.note);
+    if (note.length > 5000) throw new HttpError(400, 'The note has at most 5000 characters', 'budgeting.milestone.error');
+    const photo = files.find((f) => f.field === 'photo' && f.data.length > 0);
+    let photoId = m.photo_file_id;
+    if (photo) {
+      try {
+        photoId = (await services.files.putImage(photo.data, photo.filename, { createdBy: request.user!.id })).id;
+      } catch (err) {
+        if (err instanceof UploadError) throw new HttpError(err.code === 'too_large' ? 413 : 400, 'The photo is not a supported image', 'budgeting.milestone.error.photo');
+        throw err;
+      }
+    }
+    await db.transaction().execute(async (trx) => {
+      await trx.updateTable('bg_milestones').set({ status, description: note, photo_file_id: photoId }).where('id', '=', m.id).execute();
+      await services.audit.record(
+        request.actor(),
+        { action: 'budget.milestone.update', subjectType: 'budget_proposal', subjectId: p.id, details: { milestone_id: m.id, from: m.status, to: status, photo: photoId !== m.photo_file_id ? photoId : undefined } },
+        asCore(trx),
+      );
+    });
+    return reply.redirect(`/budgets/${b.id}/proposals/${p.id}#milestones`, 303);
+  });
+
   // ---------- Paper ballots (in-person voting points) ----------
 
+  const paperGuard = (request: FastifyRequest, b: Budget) => {
+    if (!canEnterPaper(request, b)) throw new HttpError(403, "Only the budget's organising office enters paper ballots", 'budgeting.paper.error.office');
+  };
+
   app.get('/budgets/:id/paper-ballot', { preHandler: requireRole('official', 'admin') }, async (request, reply) => {
-    const { t, fmt } = request;
+    const { t } = request;
     const b = await loadBudget((request.params as { id: string }).id);
+    paperGuard(request, b);
     const ctx = request.pageContext();
     const headings = await headingsOf(db, b.id);
     const q = request.query as Record<string, string | undefined>;
@@ -1720,13 +2024,13 @@ export async function budgetingRoutes(app: FastifyInstance) {
             <input class="usa-input" id="f-email" name="email" type="email" required />
             <fieldset class="usa-fieldset">
               <legend class="usa-legend">
-                {heading.name} ({fmt.money(Number(heading.amount))})
+                {heading.name} ({money(request, b, Number(heading.amount))})
               </legend>
               {proposals.map((p) => (
                 <div class="usa-checkbox">
                   <input class="usa-checkbox__input" id={`p-${p.id}`} type="checkbox" name="proposal" value={String(p.id)} />
                   <label class="usa-checkbox__label" for={`p-${p.id}`}>
-                    {p.title} — {fmt.money(Number(p.price))}
+                    {p.title} — {money(request, b, Number(p.price))}
                   </label>
                 </div>
               ))}
@@ -1742,12 +2046,14 @@ export async function budgetingRoutes(app: FastifyInstance) {
 
   app.post('/budgets/:id/paper-ballot', { preHandler: requireRole('official', 'admin') }, async (request, reply) => {
     const b = await loadBudget((request.params as { id: string }).id);
+    paperGuard(request, b);
     const form = (request.body ?? {}) as Form;
     const headings = await headingsOf(db, b.id);
     const heading = headings.find((h) => String(h.id) === str(form.heading));
     if (!heading) throw new HttpError(400, 'Unknown heading', 'budgeting.ballot.error.heading');
-    const voter = await db.selectFrom('users').select(['id', 'verified_at', 'commune_id']).where((eb) => eb(eb.fn('lower', ['email']), '=', str(form.email).toLowerCase())).executeTakeFirst();
+    const voter = await db.selectFrom('users').select(['id', 'verified_at', 'commune_id', 'disabled_at']).where((eb) => eb(eb.fn('lower', ['email']), '=', str(form.email).toLowerCase())).executeTakeFirst();
     if (!voter) throw new HttpError(400, 'No resident with that e-mail', 'budgeting.paper.error.voter');
+    if (voter.disabled_at) throw new HttpError(400, 'That account is disabled', 'budgeting.paper.error.disabled');
     const chosen = ids(form.proposal);
     const proposals = await ballotProposals(db, heading.id);
     const check = checkBallot(
@@ -1760,6 +2066,13 @@ export async function budgetingRoutes(app: FastifyInstance) {
     if (!check.ok) throw new HttpError(check.errorKey === 'budgeting.ballot.error.phase' ? 409 : 400, request.t(check.errorKey), check.errorKey);
     try {
       await db.transaction().execute(async (trx) => {
+        // An online ballot saved empty is not a vote: the paper ballot replaces it. The row is locked
+        // first so its lines are read after any online save in flight has committed.
+        const online = await trx.selectFrom('bg_ballots').select(['id', 'channel']).where('group_id', '=', heading.group_id).where('user_id', '=', voter.id).forUpdate().executeTakeFirst();
+        if (online?.channel === 'online') {
+          const line = await trx.selectFrom('bg_ballot_lines').select('ballot_id').where('ballot_id', '=', online.id).limit(1).executeTakeFirst();
+          if (!line) await trx.deleteFrom('bg_ballots').where('id', '=', online.id).execute();
+        }
         const ballotId = await saveBallot(trx, { budgetId: b.id, groupId: heading.group_id, headingId: heading.id, userId: voter.id, communeId: voter.commune_id, proposalIds: chosen, channel: 'paper', enteredBy: request.user!.id });
         await services.audit.record(request.actor(), { action: 'budget.ballot.paper', subjectType: 'budget_ballot', subjectId: ballotId, details: { budget_id: b.id, heading_id: heading.id, voter_id: voter.id } }, asCore(trx));
       });

@@ -14,6 +14,8 @@ export interface BgBudgetsTable {
   result_rule: ColumnType<'greedy' | 'mes', 'greedy' | 'mes' | undefined, 'greedy' | 'mes'>;
   max_supports: ColumnType<number, number | undefined, number>;
   currency: ColumnType<string, string | undefined, string>;
+  /** The organising office (migration 0004): its officials enter paper ballots. */
+  office_id: ColumnType<number | null, number | null | undefined, number | null>;
   /** For imported Pabulib instances: the file's META. */
   source: Json<Record<string, string>> | null;
   created_at: Generated<Date>;

@@ -293,7 +293,7 @@ export interface MesOptions {
   /** Currency units added to each voter's budget per add1 round (1 by default). */
   increment?: number;
   greedyCompletion?: boolean;
-  /** Safety bound on add1 rounds. */
+  /** Safety bound on the runs of MES add1 makes; past it mes() throws MesRoundsExceeded. */
   maxRounds?: number;
 }
 
@@ -310,20 +310,55 @@ export function mes(e: Election, opts: MesOptions = {}): Outcome & { perVoterBud
   if (opts.add1) {
     const inc = opts.increment ?? 1;
     const variant = opts.add1Variant ?? 'last-feasible';
-    const maxRounds = opts.maxRounds ?? 1_000_000;
+    const maxRuns = opts.maxRounds ?? 100_000;
     const supported = c.ids.filter((_, i) => c.supporters[i].length > 0 || c.cost[i] <= 0).length;
+    // Past the sum of all costs every supporter can pay any project alone: nothing changes any more.
+    const ceiling = c.cost.reduce((s, x) => s + x, 0) + c.budget + inc;
+    let runs = 0;
+    const run = (b: number) => {
+      if (++runs > maxRuns) throw new MesRoundsExceeded(maxRuns, b);
+      return mesRun(c, b);
+    };
+    const key = (out: number[]) => out.join(',');
     // Start from the whole-unit budget below B/n, as the official add1 runs did.
     let b = Math.floor(c.budget / n);
+    let cur = run(b);
     let prev: number[] | null = null;
     let prevB = b;
-    for (let round = 0; round < maxRounds; round++) {
-      const out = mesRun(c, b);
-      if (costOf(c, out) > c.budget * (1 + EPS)) break;
-      prev = out;
+    // Equivalent to raising b by `inc` per round and stopping at the first outcome that does not
+    // fit (or is exhaustive, or funds everything), but without running the plateaus where the
+    // outcome stays the same: gallop (inc, 2·inc, 4·inc…) to a budget whose outcome differs, then
+    // bisect back to the first such budget on the `inc` grid. At peso amounts a plateau is
+    // millions of units wide; this needs a few dozen runs per change of outcome.
+    for (;;) {
+      if (costOf(c, cur) > c.budget * (1 + EPS)) break;
+      prev = cur;
       prevB = b;
-      if (variant === 'first-exhaustive' && exhaustive(c, out)) break;
-      if (out.length >= supported) break;
-      b += inc;
+      if (variant === 'first-exhaustive' && exhaustive(c, cur)) break;
+      if (cur.length >= supported) break;
+      const same = key(cur);
+      let lo = b;
+      let step = inc;
+      let hi = b + step;
+      let hiOut = run(hi);
+      while (key(hiOut) === same) {
+        if (hi > ceiling) throw new MesRoundsExceeded(runs, hi);
+        lo = hi;
+        step *= 2;
+        hi = lo + step;
+        hiOut = run(hi);
+      }
+      while (hi - lo > inc) {
+        const mid = lo + Math.floor((hi - lo) / inc / 2) * inc;
+        const o = run(mid);
+        if (key(o) === same) lo = mid;
+        else {
+          hi = mid;
+          hiOut = o;
+        }
+      }
+      b = hi;
+      cur = hiOut;
     }
     if (prev) {
       sel = prev;
@@ -332,6 +367,16 @@ export function mes(e: Election, opts: MesOptions = {}): Outcome & { perVoterBud
   }
   if (opts.greedyCompletion) sel = complete(c, sel);
   return { selected: sel.map((i) => c.ids[i]), cost: costOf(c, sel), perVoterBudget: perVoter };
+}
+
+/** add1 needed more runs of MES than allowed: never a silently truncated outcome. */
+export class MesRoundsExceeded extends Error {
+  constructor(
+    readonly runs: number,
+    readonly perVoterBudget: number,
+  ) {
+    super(`MES add1 stopped after ${runs} runs (per-voter budget ${perVoterBudget}) without reaching its end: no outcome is given rather than a possibly wrong one`);
+  }
 }
 
 export type ResultRule = 'greedy' | 'mes';
