@@ -184,7 +184,7 @@ export const platformHttp = fp(async function platformHttp(app: FastifyInstance,
     }
     const sid = request.cookies[SESSION_COOKIE];
     if (sid) {
-      request.user = await userFromSession(services.db, sid);
+      request.user = await userFromSession(services.db, sid, services.database.pool);
       if (request.user) request.authVia = 'session';
       else reply.clearCookie(SESSION_COOKIE, { path: '/' });
     }
