@@ -85,7 +85,12 @@ test('participatory budgeting: budgets, proposals, results, and a resident casts
     await visit(resident, `${b}/ballot`, 'ballot');
     // USWDS draws its own box over the visually hidden input: click the label, as a person would.
     const id = await resident.getAttribute('main form input[type=checkbox] >> nth=0', 'id');
+    const left = '[data-island="budgeting-ballot"]';
+    const before = await resident.textContent(left);
     await resident.click(`label[for="${id}"]`);
+    // The island recomputes what is left as the resident chooses, before anything is saved.
+    await resident.waitForFunction(([sel, text]) => document.querySelector(sel)?.textContent !== text, [left, before] as const);
+    await resident.screenshot({ path: path.join(SHOTS, 'ballot-live.png') });
     await resident.click('main form button[type=submit] >> nth=-1');
     await resident.waitForLoadState();
     assert.ok((await resident.$$('main form input[type=checkbox]:checked')).length >= 1, 'the ballot keeps the choice');
