@@ -18,6 +18,7 @@ export const worksCli: CliCommand = {
     try {
       const r = await importFile(services, fs.readFileSync(file), file);
       for (const rej of r.rejected) console.log(`line ${rej.line}${rej.ref ? ` (${rej.ref})` : ''}: ${rej.reason}`);
+      for (const w of r.warnings) console.log(`line ${w.line}${w.ref ? ` (${w.ref})` : ''}: warning: ${w.reason}`);
       console.log(r.line);
       return 0;
     } catch (err) {

@@ -3,6 +3,7 @@ import { systemActor, type Actor } from '../../core/audit';
 import { readBaObrasCsv, FileError } from './domain/csv';
 import { fromOc4idsPackage, Oc4idsError } from './domain/oc4ids';
 import { importProjects, summaryLine, type ImportSummary } from './store';
+import type { RejectedRow } from './domain/project';
 
 export class ImportError extends Error {
   constructor(
@@ -21,9 +22,16 @@ function concurrent(err: unknown): boolean {
 }
 
 /** Imports a BA Obras CSV (any vintage) or an OC4IDS JSON package, whichever the bytes are. */
-export async function importFile(services: Services, buf: Buffer, name: string, actor: Actor = systemActor, allowedOfficeIds?: number[]): Promise<ImportSummary & { line: string }> {
+export async function importFile(
+  services: Services,
+  buf: Buffer,
+  name: string,
+  actor: Actor = systemActor,
+  allowedOfficeIds?: number[],
+): Promise<ImportSummary & { line: string; warnings: RejectedRow[] }> {
   const looksJson = /\.json$/i.test(name) || /^\s*[{[]/.test(buf.subarray(0, 64).toString('utf8'));
   let summary: ImportSummary;
+  let warnings: RejectedRow[] = [];
   if (looksJson) {
     let pkg: unknown;
     try {
@@ -48,15 +56,19 @@ export async function importFile(services: Services, buf: Buffer, name: string, 
     }
     try {
       summary = await importProjects(services, read.projects, { actorId: actor.id, rejected: read.rejected, allowedOfficeIds, lines: read.lines });
+      warnings = read.warnings ?? [];
     } catch (err) {
       if (concurrent(err)) throw new ImportError('another import changed the same projects at the same time; nothing was stored, try again', 'concurrent');
       throw err;
     }
   }
   summary.rejected.sort((a, b) => a.line - b.line);
+  // A row the store rejected afterwards (office, archived programme, outside the city) is reported once, as rejected.
+  const rejectedLines = new Set(summary.rejected.map((r) => r.line));
+  warnings = warnings.filter((w) => !rejectedLines.has(w.line));
   await services.audit.record(
     actor,
-    { action: 'works.import', subjectType: 'works_import', subjectId: name, officeId: null, details: { imported: summary.imported, updated: summary.updated, rejected: summary.rejected.length } },
+    { action: 'works.import', subjectType: 'works_import', subjectId: name, officeId: null, details: { imported: summary.imported, updated: summary.updated, rejected: summary.rejected.length, warnings: warnings.length } },
   );
-  return { ...summary, line: summaryLine(summary) };
+  return { ...summary, warnings, line: summaryLine(summary) };
 }

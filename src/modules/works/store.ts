@@ -399,7 +399,10 @@ export function applyFilters(eb: EB, f: Filters, concentrated?: Set<string>): Ex
   if (f.year) conds.push(eb.or([eb('tender_year', '=', f.year), sql<SqlBool>`left(start_date, 4) = ${String(f.year)}`]));
   if (f.contractor) {
     const c = f.contractor.trim();
-    conds.push(eb.or([eb('contractor_cuit', '=', c), sql<SqlBool>`contractors::text ilike ${'%' + c.replace(/[%_\\]/g, '\\$&') + '%'}`]));
+    // A CUIT is stored as 30-71234567-8; people also type it without dashes, or with spaces or dots.
+    const digits = c.replace(/[\s.-]/g, '');
+    const cuit = /^\d{11}$/.test(digits) ? `${digits.slice(0, 2)}-${digits.slice(2, 10)}-${digits.slice(10)}` : c;
+    conds.push(eb.or([eb('contractor_cuit', '=', cuit), sql<SqlBool>`contractors::text ilike ${'%' + cuit.replace(/[%_\\]/g, '\\$&') + '%'}`]));
   }
   if (f.flag) conds.push(flagCondition(eb, f.flag, concentrated));
   return eb.and(conds);

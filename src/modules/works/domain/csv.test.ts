@@ -212,3 +212,20 @@ test('a finished work has an actual end only when the source gives one', () => {
   const withDate = readBaObrasCsv(Buffer.from('id;nombre;etapa;fecha_fin_actual;fecha_fin_real\nF2;Plaza;Finalizada;1/6/2020;15/7/2020\n', 'utf8'));
   assert.equal(withDate.projects[0].actualEnd, '2020-07-15');
 });
+
+test('warnings: values of kept rows that cannot be read are reported; placeholders and scheme-less photo addresses are not', () => {
+  const r = readBaObrasCsv(fs.readFileSync(path.join(SHARED, 'ba-obras-observatorio-2024.latin1.csv')));
+  const by = new Map<string, number>();
+  for (const w of r.warnings ?? []) by.set(w.code!, (by.get(w.code!) ?? 0) + 1);
+  assert.deepEqual(Object.fromEntries(by), { procedure: 35, url: 2, year: 2, workers: 3 });
+  assert.ok(r.warnings!.every((w) => !r.rejected.some((x) => x.line === w.line)), 'a rejected row is not warned about');
+  const w711 = r.warnings!.find((w) => w.line === 711 && w.code === 'workers')!;
+  assert.equal(w711.params!.value, 'http://www.buenosaires.gob.ar/corporacionsur');
+  assert.ok(r.warnings!.some((w) => w.code === 'year' && w.params!.value === '512-0730-OC17'));
+  // "cdn2.buenosaires.gob.ar/baobras/…" (no scheme) is an https address; "LICICITACIÓN PÚBLICA" (sic) an open procedure.
+  assert.ok(r.projects.some((p) => p.photos.some((ph) => ph.url.startsWith('https://cdn2.buenosaires.gob.ar/baobras/corporacionsur/'))));
+  assert.equal(parseProcurementMethod('LICICITACIÓN PÚBLICA'), 'open');
+  const small = readBaObrasCsv(Buffer.from('id;nombre;etapa;mano_obra;licitacion_anio;cuit_contratista;imagen_1\nA;Obra;En obra;-;-;s/d;-\nB;Obra 2;En obra;veinte;;sin datos;foto.jpg\n'));
+  assert.deepEqual(small.warnings!.map((w) => [w.line, w.ref, w.code]), [[3, 'B', 'workers'], [3, 'B', 'cuit'], [3, 'B', 'url']]);
+  assert.equal(small.projects.length, 2);
+});

@@ -138,6 +138,7 @@ export function readBaObrasCsv(buf: Buffer): ReadResult {
 
   const projects: ProjectInput[] = [];
   const rejected: RejectedRow[] = [];
+  const warnings: RejectedRow[] = [];
   const seen = new Map<string, number>();
   const lineOf = new Map<string, number>();
   // csv-parse counts physical lines; quoted cells may span lines, so track each record's first line.
@@ -148,19 +149,23 @@ export function readBaObrasCsv(buf: Buffer): ReadResult {
     const get = (f: string) => (col[f] === undefined ? '' : repairText(row[col[f]] ?? ''));
     if (row.every((c) => !c.trim())) continue;
     const ref = get('id') || get('nombre') || undefined;
+    const rowWarnings: RejectedRow[] = [];
+    const warn: Warn = (code, reason, params) => rowWarnings.push({ line, reason, ref, code, params });
     try {
-      const p = toProject(get);
+      const p = toProject(get, warn);
       const dup = seen.get(p.externalId);
       if (dup !== undefined) throw new ParseError(`duplicate id ${p.externalId} (first on line ${dup})`, 'duplicate', { id: p.externalId, line: dup });
       seen.set(p.externalId, line);
       lineOf.set(p.externalId, line);
       projects.push(p);
+      // Only for rows that are kept: a rejected row's reason already says what to fix.
+      warnings.push(...rowWarnings);
     } catch (err) {
       if (!(err instanceof ParseError)) throw err;
       rejected.push({ line, reason: err.message, ref, ...(err.code ? { code: err.code, params: err.params } : {}) });
     }
   }
-  return { projects, rejected, lines: lineOf, format: { encoding, delimiter, rows: records.length - 1 } };
+  return { projects, rejected, warnings, lines: lineOf, format: { encoding, delimiter, rows: records.length - 1 } };
 }
 
 function recordStartLines(text: string, delimiter: string, count: number): number[] {
@@ -187,7 +192,22 @@ export function stableKey(name: string, programme: string | null, address: strin
   return 'k-' + crypto.createHash('sha256').update(basis).digest('hex').slice(0, 16);
 }
 
-function toProject(get: (f: string) => string): ProjectInput {
+/** A value of a kept row that was dropped: the row is imported without it, and the import report says so. */
+type Warn = (code: string, reason: string, params: Record<string, string | number>) => void;
+
+/** The cell as the report shows it: one line, not too long. */
+function shown(v: string): string {
+  const s = v.replace(/\s+/g, ' ').trim();
+  return s.length > 80 ? s.slice(0, 79) + '…' : s;
+}
+
+/** A cell that says "no value" ("-", "s/d"): nothing to warn about. */
+const noValue = (v: string) => /^\s*([-–—.]|s\/?d|n\/?a)?\s*$/i.test(v);
+
+function toProject(get: (f: string) => string, warnAlways: Warn = () => {}): ProjectInput {
+  const warn: Warn = (code, reason, params) => {
+    if (!noValue(String(params.value ?? ''))) warnAlways(code, reason, params);
+  };
   const name = get('nombre');
   if (!name) throw new ParseError('the project has no name', 'noName');
   const stage = parseStage(get('etapa'));
@@ -218,7 +238,10 @@ function toProject(get: (f: string) => string): ProjectInput {
   else if (/^\s*\d+\s*d[ií]as/i.test(plazo)) duration = Math.round((Number(/\d+/.exec(plazo)![0]) / 30) * 10) / 10;
   const workersRaw = get('mano_obra');
   const workers = /^[\d.,\s]+$/.test(workersRaw) ? parseCount(workersRaw, 'workers') : undefined;
-  const cuits = parseCuits(get('cuit_contratista'));
+  if (workersRaw.trim() && workers === undefined) warn('workers', `workers employed (mano_obra) "${shown(workersRaw)}" is not a number: left empty`, { value: shown(workersRaw) });
+  const cuitCell = get('cuit_contratista');
+  const cuits = parseCuits(cuitCell);
+  if (cuitCell.trim() && !cuits.length) warn('cuit', `no CUIT (11 digits) in cuit_contratista "${shown(cuitCell)}": the contractor has no tax id`, { value: shown(cuitCell) });
   const firmNames = get('licitacion_oferta_empresa')
     .split(/\n+/)
     .map((s) => s.trim())
@@ -229,16 +252,27 @@ function toProject(get: (f: string) => string): ProjectInput {
     // One name for several CUITs (a joint venture): the name goes with the first.
     contractors.push({ name: firmNames[i] ?? (firmNames.length === 1 && i > 0 ? null : null), cuit: cuits[i] ?? null });
   }
+  // Only http(s) addresses are kept (the pages link them); anything else is reported, not silently lost.
+  const url = (column: string): string | null => {
+    const raw = get(column);
+    const u = safeUrl(raw);
+    if (raw.trim() && u === null) warn('url', `${column} "${shown(raw)}" is not an http(s) address: left out`, { column, value: shown(raw) });
+    return u;
+  };
   const photos: Photo[] = ['imagen_1', 'imagen_2', 'imagen_3', 'imagen_4']
-    .map((c) => get(c))
-    .map(safeUrl)
+    .map(url)
     .filter((u): u is string => u !== null)
-    .map((url) => ({ url, caption: null, takenOn: null }));
-  const url = safeUrl;
+    .map((u) => ({ url: u, caption: null, takenOn: null }));
   // A BA Elige link: its own column in some files; others put the project's URL in ba_elige itself.
   const pbCell = get('ba_elige_url') || (/^(https?:\/\/|\/budgets\/)/i.test(get('ba_elige')) ? get('ba_elige') : '');
   const pbRef = pbCell ? parseBudgetRef(pbCell, get('ba_elige_titulo') || null) : undefined;
   if (pbCell && !pbRef) throw new ParseError(`unreadable BA Elige link "${pbCell}"`, 'pbLink', { value: pbCell });
+  const procedure = get('contratacion_tipo');
+  const procurementMethod = parseProcurementMethod(procedure);
+  if (procedure.trim() && !procurementMethod) warn('procedure', `unknown procedure type (contratacion_tipo) "${shown(procedure)}": kept as text, no OCDS method`, { value: shown(procedure) });
+  const yearRaw = get('licitacion_anio');
+  const tenderYear = parseYear(yearRaw);
+  if (yearRaw.trim() && tenderYear === undefined) warn('year', `tender year (licitacion_anio) "${shown(yearRaw)}" is not a year: left empty`, { value: shown(yearRaw) });
   const id = get('id').trim();
   if (id && !/^[\w.-]{1,64}$/.test(id)) throw new ParseError(`unreadable id "${id}"`, 'id', { value: id });
   return {
@@ -270,18 +304,18 @@ function toProject(get: (f: string) => string): ProjectInput {
     participatory: parseYesNo(get('ba_elige')) || !!pbRef,
     commitment: parseYesNo(get('compromiso')),
     featured: parseYesNo(get('destacada')),
-    procurementMethod: parseProcurementMethod(get('contratacion_tipo')) ?? null,
+    procurementMethod: procurementMethod ?? null,
     procedureType: get('contratacion_tipo') || null,
     procedureNumber: get('nro_contratacion') || null,
-    tenderYear: parseYear(get('licitacion_anio')) ?? null,
+    tenderYear: tenderYear ?? null,
     contractors,
     contractAmount: amount ?? null,
     currency: 'ARS',
     bidders: null,
     fileNumber: get('expediente_numero') || null,
-    tenderDocsUrl: url(get('pliego_descarga')),
-    environmentalStudyUrl: url(get('estudio_ambiental_descarga')),
-    link: url(get('link_interno')),
+    tenderDocsUrl: url('pliego_descarga'),
+    environmentalStudyUrl: url('estudio_ambiental_descarga'),
+    link: url('link_interno'),
     photos,
     amendments: [],
     ...(pbRef ? { pbRef } : {}),
@@ -291,10 +325,13 @@ function toProject(get: (f: string) => string): ProjectInput {
 
 /** An absolute http(s) URL, percent-encoded (the source has accents and spaces in some), or null. */
 export function safeUrl(s: string): string | null {
-  if (!/^https?:\/\//i.test(s.trim())) return null;
+  let v = s.trim();
+  // The 2024 snapshot writes 310 photo addresses without their scheme ("cdn2.buenosaires.gob.ar/baobras/…").
+  if (/^[a-z0-9-]+(\.[a-z0-9-]+)*\.[a-z]{2,}\/\S/i.test(v)) v = `https://${v}`;
+  if (!/^https?:\/\//i.test(v)) return null;
   try {
     // WHATWG URLs keep characters RFC 3986 forbids ("|" in BA Compras links): escape them too.
-    return new URL(s.trim()).href.replace(/[|{}^`\\"<>]/g, (c) => '%' + c.charCodeAt(0).toString(16).toUpperCase());
+    return new URL(v).href.replace(/[|{}^`\\"<>]/g, (c) => '%' + c.charCodeAt(0).toString(16).toUpperCase());
   } catch {
     return null;
   }

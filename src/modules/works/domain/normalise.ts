@@ -255,7 +255,8 @@ export function inCityBox(lat: number, lng: number): boolean {
 export function parseProcurementMethod(raw: string): ProcurementMethod | undefined {
   const f = fold(repairText(raw));
   if (!f) return undefined;
-  if (/licitacion publica|licitacion$|etapa multiple|concurso publico/.test(f)) return 'open';
+  // "LICICITACIÓN PÚBLICA" (sic) is in the 2024 snapshot.
+  if (/li(ci)?citacion publica|licitacion$|etapa multiple|concurso publico/.test(f)) return 'open';
   if (/licitacion privada|concurso privado/.test(f)) return 'selective';
   if (/directa|emergencia|menor|433|decreto|2095|mantenimiento/.test(f)) return 'direct';
   return undefined;

@@ -99,4 +99,6 @@ export interface ReadResult {
   lines: Map<string, number>;
   /** What was detected, for the import report. */
   format: { encoding: string; delimiter: string; rows: number };
+  /** Values of imported rows that could not be read and were left empty (`works.warn.<code>` on the pages). */
+  warnings?: RejectedRow[];
 }

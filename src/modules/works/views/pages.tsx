@@ -361,7 +361,7 @@ export function Dl({ items }: { items: Array<[string, ComponentChildren]> }) {
   );
 }
 
-export function ImportPage({ ctx, result, error }: { ctx: PageContext; result?: { line: string; rejected: RejectedRow[] }; error?: string }) {
+export function ImportPage({ ctx, result, error }: { ctx: PageContext; result?: { line: string; rejected: RejectedRow[]; warnings?: RejectedRow[] }; error?: string }) {
   const { t } = ctx;
   return (
     <div class="grid-container">
@@ -374,7 +374,7 @@ export function ImportPage({ ctx, result, error }: { ctx: PageContext; result?: 
       )}
       {result && (
         <>
-          <Alert type={result.rejected.length ? 'warning' : 'success'} heading={t('works.import.done')}>
+          <Alert type={result.rejected.length || result.warnings?.length ? 'warning' : 'success'} heading={t('works.import.done')}>
             {result.line}
           </Alert>
           {result.rejected.length > 0 && (
@@ -393,6 +393,27 @@ export function ImportPage({ ctx, result, error }: { ctx: PageContext; result?: 
                     <td>{r.line || '—'}</td>
                     <td>{r.ref ?? ''}</td>
                     <td>{r.code ? t(`works.reject.${r.code}`, r.params ?? {}) : r.reason}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          )}
+          {(result.warnings?.length ?? 0) > 0 && (
+            <table class="usa-table usa-table--compact">
+              <caption>{t('works.import.warnings')}</caption>
+              <thead>
+                <tr>
+                  <th scope="col">{t('works.import.line')}</th>
+                  <th scope="col">{t('works.import.ref')}</th>
+                  <th scope="col">{t('works.import.warning')}</th>
+                </tr>
+              </thead>
+              <tbody>
+                {result.warnings!.map((w, i) => (
+                  <tr key={i}>
+                    <td>{w.line}</td>
+                    <td>{w.ref ?? ''}</td>
+                    <td>{w.code ? t(`works.warn.${w.code}`, w.params ?? {}) : w.reason}</td>
                   </tr>
                 ))}
               </tbody>
