@@ -58,6 +58,9 @@ test('GET on a write action is a 400, unknown actions are a 400, bad JSON is a 4
 test('package_create validates, checks membership, and package_show returns CKAN fields', async () => {
   const invalid = await rejects(editor.action.package_create({ name: 'Bad Name!', owner_org: officeSlug }), 'Validation Error');
   assert.ok(Array.isArray(invalid.name));
+  // A page of the catalogue (/datasets/themes) is not a dataset's name: it could never be reached.
+  const reserved = await rejects(editor.action.package_create({ name: 'themes', owner_org: officeSlug }), 'Validation Error');
+  assert.deepEqual(reserved.name, ['That name cannot be used']);
   await rejects(outsider.action.package_create({ name: 'ajeno', owner_org: officeSlug }), 'Authorization Error');
   await rejects(editor.action.package_create({ name: 'sin-grupo', owner_org: officeSlug, groups: [{ name: 'no-existe' }] }), 'Validation Error');
 

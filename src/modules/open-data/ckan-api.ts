@@ -26,6 +26,7 @@ import { parseFacetFields, parseFq, parseSort, splitQuery, SearchQueryError, FAC
 import { searchDatastore, searchDatastoreSql, toList, DatastoreQueryError, DatastoreSqlUnavailable, SqlGuardError } from './datastore';
 import { createPackage, updatePackage, deletePackage, createResource, updateResource as updateResourceAction, deleteResource, type Upload } from './publishing';
 import { datastoreCreate, datastoreUpsert, datastoreDelete, DatastoreWriteError } from './datastore-write';
+import { createTheme, updateTheme, deleteTheme, asCkan } from './themes';
 import type { DatasetRow, ThemeRow } from './tables';
 
 type Params = Record<string, unknown>;
@@ -203,7 +204,8 @@ READ.group_list = async ({ db, params }) => {
 
 READ.group_show = async (ctx) => {
   const t = await findTheme(ctx.db, idParam(ctx.params));
-  if (!t) throw notFoundError('Group');
+  // As CKAN: a deleted group is shown to those who may manage groups only.
+  if (!t || (t.state === 'deleted' && !ctx.viewer.admin)) throw notFoundError('Group');
   const counts = await themeCounts(ctx.db);
   const dict: Record<string, unknown> = groupDict(t, counts.find((c) => c.name === t.name)?.count ?? 0);
   if (boolParam(ctx.params, 'include_datasets')) {
@@ -367,6 +369,29 @@ WRITE.resource_patch = async (ctx) => {
 WRITE.resource_delete = async (ctx) => {
   const w = writer(ctx);
   await deleteResource(ctx.services, w.actor, ctx.viewer, idParam(ctx.params));
+  return null;
+};
+
+// ---------- themes (CKAN groups): site administrators only ----------
+
+WRITE.group_create = async (ctx) => {
+  const w = writer(ctx);
+  return groupDict(await createTheme(ctx.services, w.actor, ctx.viewer, ctx.params).catch(asCkan), 0);
+};
+
+WRITE.group_update = async (ctx) => {
+  const w = writer(ctx);
+  return groupDict(await updateTheme(ctx.services, w.actor, ctx.viewer, ctx.params, 'update').catch(asCkan));
+};
+
+WRITE.group_patch = async (ctx) => {
+  const w = writer(ctx);
+  return groupDict(await updateTheme(ctx.services, w.actor, ctx.viewer, ctx.params, 'patch').catch(asCkan));
+};
+
+WRITE.group_delete = async (ctx) => {
+  const w = writer(ctx);
+  await deleteTheme(ctx.services, w.actor, ctx.viewer, ctx.params).catch(asCkan);
   return null;
 };
 

@@ -58,7 +58,7 @@ export function groupDict(t: ThemeRow, packageCount?: number) {
     created: ckanTime(t.created_at),
     is_organization: false,
     type: 'group',
-    state: 'active',
+    state: t.state ?? 'active',
     approval_status: 'approved',
     ...(packageCount !== undefined ? { package_count: packageCount } : {}),
   };
@@ -147,6 +147,8 @@ export function packageDict(d: DatasetRow, office: Office | undefined, themes: T
 // ---------- input ----------
 
 const NAME = /^[a-z0-9_-]{2,100}$/;
+/** Names that are pages of the catalogue (/datasets/<name>), so no dataset could be reached there. CKAN reserves new and edit too. */
+export const RESERVED_NAMES = new Set(['new', 'edit', 'search', 'budget', 'publish', 'themes']);
 
 function str(v: unknown): string {
   return v == null ? '' : String(v);
@@ -208,6 +210,7 @@ export function parsePackage(body: Record<string, unknown>): ParsedPackage {
   const name = str(body.name).trim();
   if (!name) errors.name = ['Missing value'];
   else if (!NAME.test(name)) errors.name = ['Must be purely lowercase alphanumeric (ascii) characters and these symbols: -_'];
+  else if (RESERVED_NAMES.has(name)) errors.name = ['That name cannot be used'];
   const tags: string[] = [];
   if (body.tags !== undefined) {
     if (!Array.isArray(body.tags)) errors.tags = ['Must be a list of {name}'];

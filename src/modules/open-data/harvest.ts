@@ -216,7 +216,6 @@ async function harvestPackage(services: Services, db: OdDb, pkg: Dict, origin: s
     if (existing) {
       id = existing.id;
       await trx.updateTable('od_datasets').set(values).where('id', '=', id).execute();
-      await trx.deleteFrom('od_resources').where('dataset_id', '=', id).where('url_type', 'is', null).execute();
       report.updated++;
     } else {
       const taken = pkg.id ? await trx.selectFrom('od_datasets').select('id').where('id', '=', String(pkg.id)).executeTakeFirst() : undefined;
@@ -225,7 +224,18 @@ async function harvestPackage(services: Services, db: OdDb, pkg: Dict, origin: s
       report.created++;
     }
     const resources = (pkg.resources ?? []) as Dict[];
-    const present = new Set(existing ? (await trx.selectFrom('od_resources').select('id').where('dataset_id', '=', id).execute()).map((r) => r.id) : []);
+    const mine = existing ? await trx.selectFrom('od_resources').select(['id', 'url', 'url_type', 'format', 'size', 'hash', 'state']).where('dataset_id', '=', id).execute() : [];
+    const present = new Set(mine.filter((r) => r.url_type !== null).map((r) => r.id));
+    // Harvested links are updated in place (matched by id, else by URL), never deleted and
+    // re-inserted: their version history hangs off the resource row.
+    const links = mine.filter((r) => r.url_type === null);
+    const matched = new Set<string>();
+    const linkFor = (r: Dict) => {
+      const rid = clean(r.id);
+      const hit = (rid && links.find((l) => l.id === rid && !matched.has(l.id))) || links.find((l) => l.url === clean(r.url) && !matched.has(l.id));
+      if (hit) matched.add(hit.id);
+      return hit;
+    };
     const wanted = resources.map((r) => clean(r.id)).filter(Boolean);
     // Resource ids are global: one taken by another portal's dataset gets a fresh id here.
     const taken = new Set(
@@ -235,7 +245,9 @@ async function harvestPackage(services: Services, db: OdDb, pkg: Dict, origin: s
     for (const [i, r] of resources.entries()) {
       let rid = clean(r.id) || crypto.randomUUID();
       if (present.has(rid)) continue; // an uploaded file that replaced the link stays
-      if (taken.has(rid)) rid = crypto.randomUUID();
+      const link = linkFor(r);
+      if (link) rid = link.id;
+      else if (taken.has(rid)) rid = crypto.randomUUID();
       const known = new Set(['id', 'package_id', 'name', 'description', 'format', 'mimetype', 'url', 'size', 'hash', 'position', 'state', 'created', 'last_modified', 'attributesDescription', 'datastore_active', 'url_type', 'revision_id', 'cache_url', 'cache_last_updated', 'mimetype_inner', 'resource_type']);
       const rExtras = Object.fromEntries(Object.entries(r).filter(([k, v]) => !known.has(k) && v != null && v !== ''));
       rows.push({
@@ -258,11 +270,27 @@ async function harvestPackage(services: Services, db: OdDb, pkg: Dict, origin: s
         last_modified: date(r.last_modified),
       });
     }
-    if (rows.length) {
-      await trx.insertInto('od_resources').values(rows).execute();
+    for (const row of rows.filter((r) => matched.has(r.id))) {
+      const { id: rid, created: _created, ...change } = row;
+      await trx.updateTable('od_resources').set(change).where('id', '=', rid).execute();
+      const before = links.find((l) => l.id === rid)!;
+      if (before.url !== row.url || before.format !== row.format || (before.size == null ? null : Number(before.size)) !== row.size || before.hash !== row.hash) {
+        const last = await trx.selectFrom('od_resource_versions').select((eb) => eb.fn.max('version').as('v')).where('resource_id', '=', rid).executeTakeFirst();
+        await trx
+          .insertInto('od_resource_versions')
+          .values({ resource_id: rid, version: Number(last?.v ?? 0) + 1, file_id: null, url: row.url, format: row.format, size: row.size, hash: row.hash })
+          .execute();
+      }
+    }
+    // Links gone from the source are soft-deleted (their history stays; a later harvest brings them back).
+    const gone = links.filter((l) => !matched.has(l.id) && l.state === 'active').map((l) => l.id);
+    if (gone.length) await trx.updateTable('od_resources').set({ state: 'deleted' }).where('id', 'in', gone).execute();
+    const fresh = rows.filter((r) => !matched.has(r.id));
+    if (fresh.length) {
+      await trx.insertInto('od_resources').values(fresh).execute();
       await trx
         .insertInto('od_resource_versions')
-        .values(rows.map((r) => ({ resource_id: r.id, version: 1, file_id: null, url: r.url, format: r.format, size: r.size, hash: r.hash })))
+        .values(fresh.map((r) => ({ resource_id: r.id, version: 1, file_id: null, url: r.url, format: r.format, size: r.size, hash: r.hash })))
         .onConflict((oc) => oc.columns(['resource_id', 'version']).doNothing())
         .execute();
     }

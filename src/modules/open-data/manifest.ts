@@ -3,6 +3,7 @@ import { messages } from './messages';
 import * as m0001 from './migrations/0001_open_data';
 import * as m0002 from './migrations/0002_catalogue_version';
 import * as m0003 from './migrations/0003_search_speed';
+import * as m0004 from './migrations/0004_theme_state';
 import { openDataRoutes } from './routes';
 import { searchProvider } from './search';
 import { seed } from './seed';
@@ -18,10 +19,13 @@ export const manifest: ModuleManifest = {
   descriptionKey: 'open-data.description',
   status: 'ready',
   messages,
-  migrations: { '0001_open_data': m0001, '0002_catalogue_version': m0002, '0003_search_speed': m0003 },
+  migrations: { '0001_open_data': m0001, '0002_catalogue_version': m0002, '0003_search_speed': m0003, '0004_theme_state': m0004 },
   routes: openDataRoutes,
   nav: { order: 10 },
-  adminLinks: [{ href: '/datasets/publish', labelKey: 'open-data.admin.publish', audience: 'official' }],
+  adminLinks: [
+    { href: '/datasets/publish', labelKey: 'open-data.admin.publish', audience: 'official' },
+    { href: '/datasets/themes', labelKey: 'open-data.admin.themes', audience: 'admin' },
+  ],
   search: searchProvider,
   statistics: async (services) => {
     const db = services.db.withTables<OpenDataTables>();

@@ -81,7 +81,7 @@ export async function loadJobs(db: OdDb, resourceIds: string[]): Promise<Map<str
 
 async function checkThemes(db: OdDb, themes: string[]) {
   if (!themes.length) return;
-  const found = await db.selectFrom('od_themes').select(['name', 'id']).where((eb) => eb.or([eb('name', 'in', themes), eb('id', 'in', themes)])).execute();
+  const found = await db.selectFrom('od_themes').select(['name', 'id']).where('state', '=', 'active').where((eb) => eb.or([eb('name', 'in', themes), eb('id', 'in', themes)])).execute();
   const missing = themes.filter((t) => !found.some((f) => f.name === t || f.id === t));
   if (missing.length) throw validationError({ groups: missing.map((m) => `Group "${m}" does not exist`) });
   return themes.map((t) => found.find((f) => f.name === t || f.id === t)!.name);

@@ -3,6 +3,7 @@ import { ckanApi } from './ckan-api';
 import { dcatRoutes } from './dcat';
 import { pages } from './pages';
 import { publishPages } from './publish-pages';
+import { themesPages } from './themes-pages';
 
 /** Everything the module serves at the site root: CKAN's API, DCAT documents and the pages. */
 export async function openDataRoutes(app: FastifyInstance) {
@@ -11,4 +12,5 @@ export async function openDataRoutes(app: FastifyInstance) {
   await app.register(dcatRoutes);
   await app.register(pages);
   await app.register(publishPages);
+  await app.register(themesPages);
 }

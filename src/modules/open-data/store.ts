@@ -61,7 +61,7 @@ export async function officesByIds(db: OdDb, ids: number[]): Promise<Map<number,
 }
 
 export async function allThemes(db: OdDb): Promise<ThemeRow[]> {
-  return db.selectFrom('od_themes').selectAll().orderBy('title').execute();
+  return db.selectFrom('od_themes').selectAll().where('state', '=', 'active').orderBy('title').execute();
 }
 
 export async function findTheme(db: OdDb, ref: string): Promise<ThemeRow | undefined> {
@@ -73,7 +73,8 @@ export async function upsertTheme(db: OdDb, t: { id?: string; name: string; titl
     .insertInto('od_themes')
     .values({ id: t.id ?? newId(), name: t.name, title: t.title, description: t.description ?? '', image_url: t.image_url ?? '' })
     .onConflict((oc) =>
-      oc.column('name').doUpdateSet((eb) => ({ title: eb.ref('excluded.title'), description: eb.ref('excluded.description'), image_url: eb.ref('excluded.image_url') })),
+      // A harvested source that still uses a deleted theme brings it back.
+      oc.column('name').doUpdateSet((eb) => ({ title: eb.ref('excluded.title'), description: eb.ref('excluded.description'), image_url: eb.ref('excluded.image_url'), state: 'active' })),
     )
     .returningAll()
     .executeTakeFirstOrThrow();
@@ -93,6 +94,7 @@ export async function themeCounts(db: OdDb): Promise<Array<ThemeRow & { count: n
         .where('d.status', '=', 'published')
         .as('count'),
     )
+    .where('t.state', '=', 'active')
     .orderBy('t.title')
     .execute();
   return rows.map((r) => ({ ...r, count: Number(r.count ?? 0) }));

@@ -17,6 +17,7 @@ export interface OdThemesTable {
   description: ColumnType<string, string | undefined, string>;
   image_url: ColumnType<string, string | undefined, string>;
   created_at: Generated<Date>;
+  state: ColumnType<'active' | 'deleted', 'active' | 'deleted' | undefined, 'active' | 'deleted'>;
 }
 
 type Text = ColumnType<string, string | undefined, string>;
