@@ -197,3 +197,15 @@ export class TestClient {
     });
   }
 }
+
+/** A multipart/form-data body as a browser sends it, for `app.inject` or TestClient.request. */
+export function multipart(fields: Record<string, string>, files: Array<{ name: string; filename: string; type: string; data: Buffer }> = []) {
+  const boundary = '----cabildo' + crypto.randomBytes(8).toString('hex');
+  const parts: Buffer[] = [];
+  for (const [k, v] of Object.entries(fields)) parts.push(Buffer.from(`--${boundary}\r\ncontent-disposition: form-data; name="${k}"\r\n\r\n${v}\r\n`));
+  for (const f of files) {
+    parts.push(Buffer.from(`--${boundary}\r\ncontent-disposition: form-data; name="${f.name}"; filename="${f.filename}"\r\ncontent-type: ${f.type}\r\n\r\n`), f.data, Buffer.from('\r\n'));
+  }
+  parts.push(Buffer.from(`--${boundary}--\r\n`));
+  return { payload: Buffer.concat(parts), headers: { 'content-type': `multipart/form-data; boundary=${boundary}` } };
+}

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { strFromU8, unzipSync } from 'fflate';
 import { createOffice, createTestApp, createUser, TestClient, type TestContext } from '../../core/testing/harness';
 import { manifest } from './manifest';
+import { twoCommunes } from './testing/communes';
 import { bgDb } from './tables';
 import { parsePb } from './domain/pabulib';
 import { selectedOf } from './domain/instance';
@@ -12,15 +13,9 @@ import { createBudget, createGroup, createHeading, publishResults, type NewBudge
 
 let t: TestContext;
 
-function square(x: number, y: number) {
-  return { type: 'Polygon', coordinates: [[[x, y], [x + 0.01, y], [x + 0.01, y + 0.01], [x, y + 0.01], [x, y]]] };
-}
-
 before(async () => {
   t = await createTestApp({ modules: [manifest] });
-  for (const [id, x] of [[1, -58.4], [2, -58.38]] as const) {
-    await t.services.db.insertInto('communes').values({ id, name: `Comuna ${id}`, population: 1000 * id, area_m2: 1, geometry: JSON.stringify(square(x, -34.6)) }).execute();
-  }
+  await twoCommunes(t.services);
 });
 
 after(async () => {

@@ -5,6 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { createOffice, createTestApp, createUser, TestClient, testEngine, type TestContext } from '../../core/testing/harness';
 import { manifest } from './manifest';
+import { twoCommunes } from './testing/communes';
 import { bgDb } from './tables';
 import { parsePb } from './domain/pabulib';
 import { fromPb, selectedOf } from './domain/instance';
@@ -15,15 +16,9 @@ import { pbCommand, resultsOfFile } from './cli';
 let t: TestContext;
 const PABULIB = path.resolve('../shared/data/pabulib/instances');
 
-function square(x: number, y: number) {
-  return { type: 'Polygon', coordinates: [[[x, y], [x + 0.01, y], [x + 0.01, y + 0.01], [x, y + 0.01], [x, y]]] };
-}
-
 before(async () => {
   t = await createTestApp({ modules: [manifest] });
-  for (const [id, x] of [[1, -58.40], [2, -58.38]] as const) {
-    await t.services.db.insertInto('communes').values({ id, name: `Comuna ${id}`, population: 1000 * id, area_m2: 1, geometry: JSON.stringify(square(x, -34.6)) }).execute();
-  }
+  await twoCommunes(t.services);
 });
 
 after(async () => {

@@ -5,6 +5,7 @@ import sharp from 'sharp';
 import { localServer } from '../../core/auth/testing';
 import { createOffice, createTestApp, createUser, TestClient, type TestContext } from '../../core/testing/harness';
 import { manifest } from './manifest';
+import { twoCommunes } from './testing/communes';
 import { bgDb } from './tables';
 import { createBudget, createGroup, createHeading } from './store';
 import { DOCUMENT_MAX_BYTES } from './uploads';
@@ -13,9 +14,6 @@ let t: TestContext;
 // A local stand-in for the city's Nominatim geocoder: never the internet.
 let geocoder: Awaited<ReturnType<typeof localServer>>;
 
-function square(x: number, y: number) {
-  return { type: 'Polygon', coordinates: [[[x, y], [x + 0.01, y], [x + 0.01, y + 0.01], [x, y + 0.01], [x, y]]] };
-}
 // Comuna 1 spans lng -58.40..-58.39, Comuna 2 -58.38..-58.37, both lat -34.60..-34.59.
 const IN_1 = { lat: '-34.595', lng: '-58.395' };
 const IN_2 = { lat: '-34.595', lng: '-58.375' };
@@ -32,9 +30,7 @@ before(async () => {
     json(200, []);
   });
   t = await createTestApp({ modules: [manifest], env: { GEOCODER_URL: geocoder.url } });
-  for (const [id, x] of [[1, -58.4], [2, -58.38]] as const) {
-    await t.services.db.insertInto('communes').values({ id, name: `Comuna ${id}`, population: 1000, area_m2: 1, geometry: JSON.stringify(square(x, -34.6)) }).execute();
-  }
+  await twoCommunes(t.services, 1000);
 });
 
 after(async () => {

@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
 import { createRequire } from 'node:module';
-import { createTestApp, createUser, createOffice, TestClient, type TestContext } from '../../core/testing/harness';
+import { createTestApp, createUser, createOffice, TestClient, type TestContext, multipart } from '../../core/testing/harness';
 import { manifest } from './manifest';
 import { importFile, ImportError } from './importer';
 import { overview, worksDb } from './store';
@@ -50,17 +50,6 @@ function csv(rows: Row[], extra: { header: string; values: string[] } | null = n
 
 const pkgOf = (projects: unknown[]) => ({ uri: 'https://example.org/p.json', publisher: { name: 'Test' }, publishedDate: '2025-01-01T00:00:00Z', version: '0.9', projects });
 const json = (x: unknown) => Buffer.from(JSON.stringify(x));
-
-function multipart(fields: Record<string, string>, files: Array<{ name: string; filename: string; type: string; data: Buffer }>) {
-  const boundary = '----cabildo' + Math.random().toString(16).slice(2);
-  const parts: Buffer[] = [];
-  for (const [k, v] of Object.entries(fields)) parts.push(Buffer.from(`--${boundary}\r\ncontent-disposition: form-data; name="${k}"\r\n\r\n${v}\r\n`));
-  for (const f of files) {
-    parts.push(Buffer.from(`--${boundary}\r\ncontent-disposition: form-data; name="${f.name}"; filename="${f.filename}"\r\ncontent-type: ${f.type}\r\n\r\n`), f.data, Buffer.from('\r\n'));
-  }
-  parts.push(Buffer.from(`--${boundary}--\r\n`));
-  return { payload: Buffer.concat(parts), headers: { 'content-type': `multipart/form-data; boundary=${boundary}` } };
-}
 
 async function upload(c: TestClient, filename: string, data: Buffer) {
   await c.get('/works/import');

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
-import { createTestApp, createOffice, createUser, TestClient, type TestContext } from '../../core/testing/harness';
+import { createTestApp, createOffice, createUser, TestClient, type TestContext, multipart } from '../../core/testing/harness';
 import { manifest } from './manifest';
 import { importFile } from './importer';
 import { worksDb } from './store';
@@ -175,16 +175,6 @@ test('open data: the obras-oc4ids.json resource is a valid OC4IDS package of eve
   assert.deepEqual(suppliers.sort(), ['20123456783', '33700000009'], 'both CUITs of the cell, as AR-CUIT digits');
 });
 
-function multipart(filename: string, data: Buffer) {
-  const boundary = '----cabildo' + Math.random().toString(16).slice(2);
-  const payload = Buffer.concat([
-    Buffer.from(`--${boundary}\r\ncontent-disposition: form-data; name="file"; filename="${filename}"\r\ncontent-type: text/csv\r\n\r\n`),
-    data,
-    Buffer.from(`\r\n--${boundary}--\r\n`),
-  ]);
-  return { payload, headers: { 'content-type': `multipart/form-data; boundary=${boundary}` } };
-}
-
 test('import: values the reader cannot use are reported per row as warnings, and the row is still imported', async () => {
   const file = Buffer.from(
     [
@@ -199,7 +189,7 @@ test('import: values the reader cannot use are reported per row as warnings, and
   const admin = await createUser(t.services, { roles: ['admin'] });
   const c = await new TestClient(t.app).signInAs(t.services, admin.id);
   await c.get('/works/import');
-  const mp = multipart('avisos.csv', file);
+  const mp = multipart({}, [{ name: 'file', filename: 'avisos.csv', type: 'text/csv', data: file }]);
   const res = await c.request({ method: 'POST', url: `/works/import?_csrf=${encodeURIComponent(c.csrf)}`, payload: mp.payload, headers: mp.headers });
   assert.equal(res.statusCode, 200, res.body.slice(0, 300));
   assert.match(res.body, /2 imported, 0 updated, 1 rejected/);

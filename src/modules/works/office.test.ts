@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
 import { createRequire } from 'node:module';
-import { createTestApp, createUser, createOffice, TestClient, type TestContext } from '../../core/testing/harness';
+import { createTestApp, createUser, createOffice, TestClient, type TestContext, multipart } from '../../core/testing/harness';
 import { manifest } from './manifest';
 import { importFile } from './importer';
 import { worksDb, worksVersion } from './store';
@@ -38,17 +38,6 @@ const csv = (rows: Row[]) =>
     [HEADER, ...rows.map((r) => [r.id, `Obra ${r.id}`, 'En obra', 'Escuelas', 'Ministerio de Educación', '1000000', '', r.lat ?? '-34,63', r.lng ?? '-58,40', '40', r.entorno ?? '', '1/1/2024', '1/1/2030', r.desc ?? 'Desde el archivo'].join(';'))].join('\n'),
     'utf8',
   );
-
-function multipart(fields: Record<string, string>, files: Array<{ name: string; filename: string; type: string; data: Buffer }>) {
-  const boundary = '----cabildo' + Math.random().toString(16).slice(2);
-  const parts: Buffer[] = [];
-  for (const [k, v] of Object.entries(fields)) parts.push(Buffer.from(`--${boundary}\r\ncontent-disposition: form-data; name="${k}"\r\n\r\n${v}\r\n`));
-  for (const f of files) {
-    parts.push(Buffer.from(`--${boundary}\r\ncontent-disposition: form-data; name="${f.name}"; filename="${f.filename}"\r\ncontent-type: ${f.type}\r\n\r\n`), f.data, Buffer.from('\r\n'));
-  }
-  parts.push(Buffer.from(`--${boundary}--\r\n`));
-  return { payload: Buffer.concat(parts), headers: { 'content-type': `multipart/form-data; boundary=${boundary}` } };
-}
 
 const PDF = Buffer.from('%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n');
 

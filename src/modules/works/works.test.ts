@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
 import { createRequire } from 'node:module';
-import { createTestApp, createUser, createOffice, TestClient, type TestContext } from '../../core/testing/harness';
+import { createTestApp, createUser, createOffice, TestClient, type TestContext, multipart } from '../../core/testing/harness';
 import { manifest } from './manifest';
 import { worksCli } from './cli';
 import { importFile } from './importer';
@@ -29,17 +29,6 @@ function validator(itemSchema: string, packageSchema: string) {
 
 function codes(list: string): Set<string> {
   return new Set(fs.readFileSync(path.join(SCHEMAS, 'oc4ids-codelists', list), 'utf8').split('\n').slice(1).map((l) => l.split(',')[0]).filter(Boolean));
-}
-
-function multipart(fields: Record<string, string>, files: Array<{ name: string; filename: string; type: string; data: Buffer }>) {
-  const boundary = '----cabildo' + Math.random().toString(16).slice(2);
-  const parts: Buffer[] = [];
-  for (const [k, v] of Object.entries(fields)) parts.push(Buffer.from(`--${boundary}\r\ncontent-disposition: form-data; name="${k}"\r\n\r\n${v}\r\n`));
-  for (const f of files) {
-    parts.push(Buffer.from(`--${boundary}\r\ncontent-disposition: form-data; name="${f.name}"; filename="${f.filename}"\r\ncontent-type: ${f.type}\r\n\r\n`), f.data, Buffer.from('\r\n'));
-  }
-  parts.push(Buffer.from(`--${boundary}--\r\n`));
-  return { payload: Buffer.concat(parts), headers: { 'content-type': `multipart/form-data; boundary=${boundary}` } };
 }
 
 let t: TestContext;
