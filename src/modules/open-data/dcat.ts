@@ -110,6 +110,62 @@ export async function dataJson(services: Services) {
   };
 }
 
+const EU = 'http://publications.europa.eu/resource/authority';
+
+/**
+ * DCAT-AP wants dct:accrualPeriodicity as a concept of the EU frequency vocabulary, not the ISO
+ * 8601 interval we store: every interval of the data.json profile's list has an exact concept;
+ * anything else repeats on a schedule the vocabulary has no name for (OTHER).
+ */
+const FREQUENCIES: Record<string, string> = {
+  'R/PT1S': 'CONT',
+  'R/PT1H': 'HOURLY',
+  'R/P1D': 'DAILY',
+  'R/P0.33W': 'WEEKLY_3',
+  'R/P0.5W': 'WEEKLY_2',
+  'R/P1W': 'WEEKLY',
+  'R/P2W': 'BIWEEKLY',
+  'R/P0.33M': 'MONTHLY_3',
+  'R/P0.5M': 'MONTHLY_2',
+  'R/P1M': 'MONTHLY',
+  'R/P2M': 'BIMONTHLY',
+  'R/P3M': 'QUARTERLY',
+  'R/P4M': 'ANNUAL_3',
+  'R/P6M': 'BIANNUAL',
+  'R/P1Y': 'ANNUAL',
+  'R/P2Y': 'BIENNIAL',
+  'R/P3Y': 'TRIENNIAL',
+  'R/P4Y': 'QUADRENNIAL',
+  'R/P10Y': 'DECENNIAL',
+};
+
+/** The EU frequency IRI for a stored periodicity, or null when the dataset declares none. */
+export function frequencyIri(periodicity: string): string | null {
+  const p = periodicity.trim();
+  if (!p) return null;
+  const code = /^eventual$/i.test(p) ? 'IRREG' : (FREQUENCIES[p.toUpperCase()] ?? 'OTHER');
+  return `${EU}/frequency/${code}`;
+}
+
+/** CKAN's free-text formats (as publishers type them) → the EU file-type vocabulary's codes. */
+const FILE_TYPES: Record<string, string> = {
+  CSV: 'CSV', TSV: 'TSV', TXT: 'TXT', JSON: 'JSON', GEOJSON: 'GEOJSON', JSONLD: 'JSON_LD', 'JSON-LD': 'JSON_LD',
+  XML: 'XML', RDF: 'RDF_XML', 'RDF/XML': 'RDF_XML', TTL: 'RDF_TURTLE', TURTLE: 'RDF_TURTLE',
+  XLS: 'XLS', XLSX: 'XLSX', ODS: 'ODS', ODT: 'ODT', DOC: 'DOC', DOCX: 'DOCX', PPT: 'PPT', PPTX: 'PPTX', PDF: 'PDF',
+  HTML: 'HTML', HTM: 'HTML', ZIP: 'ZIP', RAR: 'RAR', GZ: 'GZIP', GZIP: 'GZIP', '7Z': '7Z', TAR: 'TAR',
+  KML: 'KML', KMZ: 'KMZ', SHP: 'SHP', SHAPEFILE: 'SHP', GML: 'GML', GPKG: 'GPKG', GEOPACKAGE: 'GPKG', WMS: 'WMS_SRVC', WFS: 'WFS_SRVC',
+  PNG: 'PNG', JPG: 'JPEG', JPEG: 'JPEG', GIF: 'GIF', TIF: 'TIFF', TIFF: 'TIFF', SVG: 'SVG', SQL: 'SQL', DBF: 'DBF', MDB: 'MDB',
+};
+
+/** The EU file-type IRI for a CKAN format; null for one the vocabulary lacks (left out rather than sent as text). */
+export function fileTypeIri(format: string): string | null {
+  const code = FILE_TYPES[format.trim().replace(/^\./, '').toUpperCase()];
+  return code ? `${EU}/file-type/${code}` : null;
+}
+
+/** dcat:mediaType's range is an IANA media type IRI, not the bare string. */
+const mediaTypeIri = (m: string | null) => (m && /^[a-z]+\/[a-z0-9.+-]+$/i.test(m.trim()) ? `http://www.iana.org/assignments/media-types/${m.trim().toLowerCase()}` : null);
+
 /** DCAT-AP 2 in JSON-LD: the same catalogue in the vocabulary European harvesters read. */
 export async function dcatJsonLd(services: Services) {
   const base = services.config.baseUrl;
@@ -120,7 +176,13 @@ export async function dcatJsonLd(services: Services) {
       '@type': 'dcat:Catalog',
       'dct:title': `Datos abiertos · ${services.config.cityName}`,
       'dct:description': `Catálogo de datos abiertos de ${services.config.cityName}`,
-      'dct:publisher': { '@id': `${base}/datasets` },
+      // DCAT-AP: the publisher is a foaf:Agent with a name, not a page.
+      'dct:publisher': {
+        '@type': 'foaf:Agent',
+        'foaf:name': services.config.cityName,
+        'foaf:homepage': { '@id': base },
+        'dct:type': { '@id': 'http://purl.org/adms/publishertype/LocalAuthority' },
+      },
       'foaf:homepage': { '@id': `${base}/datasets` },
       'dct:language': { '@id': 'http://publications.europa.eu/resource/authority/language/SPA' },
       'dcat:dataset': datasets.map((d) => ({ '@id': landing(base, d) })),
@@ -134,28 +196,31 @@ export async function dcatJsonLd(services: Services) {
       '@type': 'dcat:Dataset',
       'dct:identifier': d.id,
       'dct:title': d.title,
-      'dct:description': d.notes,
+      // dct:description is mandatory: an undescribed dataset says its title, as data.json does.
+      'dct:description': d.notes.trim() || d.title,
       'dct:issued': { '@value': (d.issued ?? d.metadata_created).toISOString(), '@type': 'xsd:dateTime' },
       'dct:modified': { '@value': (d.modified ?? d.metadata_modified).toISOString(), '@type': 'xsd:dateTime' },
-      'dct:publisher': { '@type': 'foaf:Organization', 'foaf:name': office?.name ?? '' },
+      'dct:publisher': { '@type': 'foaf:Agent', 'foaf:name': office?.name ?? services.config.cityName },
       'dcat:keyword': d.tags,
       'dcat:theme': d.themes.map((t) => ({ '@id': `${base}/datasets?groups=${encodeURIComponent(t)}` })),
-      ...(d.accrual_periodicity ? { 'dct:accrualPeriodicity': d.accrual_periodicity } : {}),
+      ...(frequencyIri(d.accrual_periodicity) ? { 'dct:accrualPeriodicity': { '@id': frequencyIri(d.accrual_periodicity)! } } : {}),
       ...(d.maintainer_email ? { 'dcat:contactPoint': { '@type': 'vcard:Organization', 'vcard:fn': d.maintainer || office?.name || '', 'vcard:hasEmail': { '@id': `mailto:${d.maintainer_email}` } } } : {}),
       'dcat:landingPage': { '@id': landing(base, d) },
       'dcat:distribution': dists.map((r) => ({ '@id': `${base}/datasets/${d.name}/resource/${r.id}` })),
     });
     for (const r of dists) {
       const url = String(resourceDict(r, base).url ?? '');
+      const format = fileTypeIri(r.format);
+      const media = mediaTypeIri(r.mimetype);
       graph.push({
         '@id': `${base}/datasets/${d.name}/resource/${r.id}`,
         '@type': 'dcat:Distribution',
         'dct:title': r.name,
         'dct:description': r.description,
-        'dct:format': r.format,
+        ...(format ? { 'dct:format': { '@id': format } } : {}),
         'dcat:accessURL': { '@id': `${base}/datasets/${d.name}/resource/${r.id}` },
         ...(/^https?:\/\//.test(url) ? { 'dcat:downloadURL': { '@id': url.replace(/ /g, '%20') } } : {}),
-        ...(r.mimetype ? { 'dcat:mediaType': r.mimetype } : {}),
+        ...(media ? { 'dcat:mediaType': { '@id': media } } : {}),
         ...(r.size != null ? { 'dcat:byteSize': { '@value': String(r.size), '@type': 'xsd:decimal' } } : {}),
         ...(d.license_url ? { 'dct:license': { '@id': d.license_url.trim() } } : {}),
       });
