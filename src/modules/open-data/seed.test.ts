@@ -31,7 +31,17 @@ test('the demo seed loads BA Data’s catalogue, real files into the DataStore a
   const obras = await db.selectFrom('od_resources').innerJoin('od_datastore', 'od_datastore.resource_id', 'od_resources.id').select(['od_resources.id', 'od_datastore.encoding', 'od_datastore.delimiter', 'od_datastore.row_count']).where('od_resources.id', '=', 'juqdkmgo-181-resource').executeTakeFirstOrThrow();
   assert.equal(obras.encoding, 'windows-1252');
   assert.equal(obras.delimiter, ';');
-  assert.equal(obras.row_count, 200);
+  assert.equal(obras.row_count, 1525, 'the whole BA Obras snapshot (1,525 records; some cells span lines)');
+  // The other files we have are the real catalogue's resources they are: boundaries as GeoJSON
+  // uploads (maps on their pages), SUACI requests per commune in the DataStore.
+  const uploaded = await db.selectFrom('od_resources').select(['id', 'format', 'url_type']).where('id', 'in', ['1c3d185b-fdc9-474b-b41b-9bd960a3806e', 'b0b627ac-5b47-4574-89ac-6999b63598ee', 'cdfa6d6f-c165-4675-8eaf-ada653b93797']).orderBy('id').execute();
+  assert.deepEqual(uploaded.map((r) => [r.id, r.format, r.url_type]), [
+    ['1c3d185b-fdc9-474b-b41b-9bd960a3806e', 'GEOJSON', 'upload'],
+    ['b0b627ac-5b47-4574-89ac-6999b63598ee', 'GEOJSON', 'upload'],
+    ['cdfa6d6f-c165-4675-8eaf-ada653b93797', 'CSV', 'upload'],
+  ]);
+  const suaci = await db.selectFrom('od_datastore').select('row_count').where('resource_id', '=', 'cdfa6d6f-c165-4675-8eaf-ada653b93797').executeTakeFirstOrThrow();
+  assert.ok(Number(suaci.row_count) > 10_000, `SUACI per commune: ${suaci.row_count} rows`);
   const search = (await t.app.inject(`/api/3/action/datastore_search?resource_id=${obras.id}&limit=200`)).json().result;
   assert.ok(search.records.some((r: Record<string, string>) => /[áéíóúñ]/i.test(Object.values(r).join(' '))));
   assert.ok(!search.records.some((r: Record<string, string>) => Object.values(r).join(' ').includes('\uFFFD')));
