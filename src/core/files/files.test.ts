@@ -1,6 +1,10 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import sharp from 'sharp';
+import fs from 'node:fs';
+import path from 'node:path';
+import crypto from 'node:crypto';
+import { Readable } from 'node:stream';
 import { createTestApp, type TestContext } from '../testing/harness';
 import { UploadError } from './index';
 
@@ -106,4 +110,69 @@ test('unknown, malformed and missing-on-disk files are 404, never 500', async ()
   const stored = await t.services.files.put(Buffer.from('gone'), 'gone.txt');
   await t.services.files.storage.remove(stored.id);
   assert.equal((await t.app.inject(`/files/${stored.id}`)).statusCode, 404);
+});
+
+/** Every file under the store's directory (temporary ones included). */
+function storedNames(): string[] {
+  const root = path.join(t.services.config.dataDir, 'files');
+  if (!fs.existsSync(root)) return [];
+  return fs.readdirSync(root, { recursive: true, withFileTypes: true }).filter((e) => e.isFile()).map((e) => e.name);
+}
+
+test('putStream stores a chunked stream: size, sha256 and type from its first bytes (split across chunks)', async () => {
+  const body = Buffer.concat([Buffer.from('%PDF-1.7\n'), crypto.randomBytes(150_000)]);
+  // The magic number arrives split over two chunks, the rest in small pieces.
+  const chunks = [body.subarray(0, 2), body.subarray(2, 3)];
+  for (let i = 3; i < body.length; i += 7_001) chunks.push(body.subarray(i, i + 7_001));
+  const stored = await t.services.files.putStream(Readable.from(chunks), 'informe.pdf', { contentType: 'text/plain' });
+  assert.equal(stored.content_type, 'application/pdf');
+  assert.equal(stored.size, body.length);
+  assert.equal(stored.sha256, crypto.createHash('sha256').update(body).digest('hex'));
+  assert.deepEqual(await readAll(t.services.files.open(stored.id)), body);
+  assert.ok(!storedNames().some((n) => n.endsWith('.tmp')), 'no temporary file left');
+});
+
+test('put is the same store: a Buffer gets the row putStream would give', async () => {
+  const body = Buffer.from('a,b\n1,2\n');
+  const stored = await t.services.files.put(body, 'x.csv', { contentType: 'text/csv' });
+  assert.equal(stored.content_type, 'text/csv');
+  assert.equal(stored.sha256, crypto.createHash('sha256').update(body).digest('hex'));
+  assert.deepEqual(await readAll(t.services.files.open(stored.id)), body);
+});
+
+test('putStream past the limit stops with too_large and leaves neither a row nor bytes', async () => {
+  const count = async () => Number((await t.services.db.selectFrom('files').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()).n);
+  const rowsBefore = await count();
+  const namesBefore = storedNames().length;
+  let produced = 0;
+  // An endless source: only the limit ends it.
+  const endless = Readable.from(
+    (function* () {
+      for (;;) {
+        produced += 16_384;
+        yield Buffer.alloc(16_384, 0x61);
+      }
+    })(),
+  );
+  await assert.rejects(
+    () => t.services.files.putStream(endless, 'huge.csv'),
+    (err: unknown) => err instanceof UploadError && err.code === 'too_large' && /200000 bytes/.test(err.message),
+  );
+  assert.ok(produced < 300_000, `stopped reading near the limit (${produced} bytes read)`);
+  assert.equal(await count(), rowsBefore);
+  assert.equal(storedNames().length, namesBefore, 'the temporary file is removed');
+  // put refuses the same way, before writing anything.
+  await assert.rejects(() => t.services.files.put(Buffer.alloc(200_001), 'big.bin'), (err: unknown) => err instanceof UploadError && err.code === 'too_large');
+});
+
+test('putStream: a source that fails midway leaves nothing behind', async () => {
+  const namesBefore = storedNames().length;
+  const failing = Readable.from(
+    (function* () {
+      yield Buffer.alloc(1000, 0x62);
+      throw new Error('connection reset');
+    })(),
+  );
+  await assert.rejects(() => t.services.files.putStream(failing, 'cut.csv'), /connection reset/);
+  assert.equal(storedNames().length, namesBefore);
 });

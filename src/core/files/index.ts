@@ -2,6 +2,8 @@ import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import crypto from 'node:crypto';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import sharp, { type Metadata } from 'sharp';
 import type { Kysely, Selectable } from 'kysely';
 import type { CoreTables, FilesTable } from '../db/schema';
@@ -11,6 +13,8 @@ export type StoredFile = Selectable<FilesTable>;
 /** Where the bytes live. Local disk today; an S3-compatible store implements the same three calls. */
 export interface BlobStorage {
   write(key: string, data: Buffer): Promise<void>;
+  /** Writes a stream; on any error (the source's too) nothing is left under `key`. */
+  writeStream(key: string, data: Readable): Promise<void>;
   read(key: string): NodeJS.ReadableStream;
   exists(key: string): Promise<boolean>;
   remove(key: string): Promise<void>;
@@ -29,6 +33,18 @@ export class LocalDiskStorage implements BlobStorage {
     const tmp = `${p}.${process.pid}.tmp`;
     await fsp.writeFile(tmp, data);
     await fsp.rename(tmp, p);
+  }
+  async writeStream(key: string, data: Readable) {
+    const p = this.pathOf(key);
+    await fsp.mkdir(path.dirname(p), { recursive: true });
+    const tmp = `${p}.${process.pid}.${crypto.randomBytes(4).toString('hex')}.tmp`;
+    try {
+      await pipeline(data, fs.createWriteStream(tmp));
+      await fsp.rename(tmp, p);
+    } catch (err) {
+      await fsp.rm(tmp, { force: true });
+      throw err;
+    }
   }
   read(key: string) {
     return fs.createReadStream(this.pathOf(key));
@@ -62,21 +78,48 @@ export class FileStore {
   /** Stores any file as is (datasets, documents). The type is sniffed, not trusted from the client. */
   async put(data: Buffer, originalName: string, opts: { createdBy?: number | null; contentType?: string } = {}): Promise<StoredFile> {
     if (data.length > this.limitBytes) throw new UploadError('too_large', `File larger than ${this.limitBytes} bytes`);
+    return this.putStream(Readable.from([data]), originalName, opts);
+  }
+
+  /**
+   * Stores a stream as `put` does a Buffer, never holding the whole file: the bytes go to a
+   * temporary file while they are hashed and counted, and the type is sniffed from the first
+   * bytes. Past the size limit the write stops and the temporary file is removed (too_large).
+   */
+  async putStream(data: Readable | AsyncIterable<Buffer> | Iterable<Buffer>, originalName: string, opts: { createdBy?: number | null; contentType?: string } = {}): Promise<StoredFile> {
     const id = crypto.randomBytes(16).toString('hex');
-    const contentType = sniffType(data) ?? opts.contentType ?? 'application/octet-stream';
-    await this.storage.write(id, data);
-    return this.db
-      .insertInto('files')
-      .values({
-        id,
-        original_name: originalName.slice(0, 255),
-        content_type: contentType,
-        size: data.length,
-        sha256: crypto.createHash('sha256').update(data).digest('hex'),
-        created_by: opts.createdBy ?? null,
-      })
-      .returningAll()
-      .executeTakeFirstOrThrow();
+    const hash = crypto.createHash('sha256');
+    const limit = this.limitBytes;
+    let size = 0;
+    let head = Buffer.alloc(0);
+    async function* metered() {
+      for await (const c of data) {
+        const chunk = Buffer.isBuffer(c) ? c : Buffer.from(c as Uint8Array);
+        size += chunk.length;
+        if (size > limit) throw new UploadError('too_large', `File larger than ${limit} bytes`);
+        if (head.length < 16) head = Buffer.concat([head, chunk.subarray(0, 16 - head.length)]);
+        hash.update(chunk);
+        yield chunk;
+      }
+    }
+    await this.storage.writeStream(id, Readable.from(metered(), { objectMode: false }));
+    try {
+      return await this.db
+        .insertInto('files')
+        .values({
+          id,
+          original_name: originalName.slice(0, 255),
+          content_type: sniffType(head) ?? opts.contentType ?? 'application/octet-stream',
+          size,
+          sha256: hash.digest('hex'),
+          created_by: opts.createdBy ?? null,
+        })
+        .returningAll()
+        .executeTakeFirstOrThrow();
+    } catch (err) {
+      await this.storage.remove(id);
+      throw err;
+    }
   }
 
   /**
