@@ -5,6 +5,10 @@ import ExcelJS from 'exceljs';
 import type { TestContext } from '../../core/testing/harness';
 import { ckanFixture, rejects, type CkanClient, type CkanErr } from './testing';
 import { odDb } from './store';
+import { loadSettings } from './publishing';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
 
 let t: TestContext;
 let base: string;
@@ -301,6 +305,48 @@ test('an oversized upload is refused with CKAN error shape', async () => {
   const body = (await res.json()) as { success: boolean; error: CkanErr };
   assert.equal(body.success, false);
   assert.equal(body.error.__type, 'Validation Error');
+});
+
+test('a big CSV upload is streamed into the file store and loaded; refused uploads leave no file', async () => {
+  const files = async () => Number((await t.services.db.selectFrom('files').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()).n);
+  const rows = 150_000;
+  const lines = ['id,barrio,valor,fecha'];
+  for (let i = 1; i <= rows; i++) lines.push(`${i},Barrio número ${i % 48},${(i * 0.75).toFixed(2)},2024-0${(i % 9) + 1}-1${i % 10}`);
+  const csv = Buffer.from(lines.join('\n') + '\n');
+  assert.ok(csv.length > 6 * 1024 * 1024, `${csv.length} bytes`);
+  const threshold = loadSettings.jobThresholdBytes;
+  loadSettings.jobThresholdBytes = 64 * 1024 * 1024; // loaded inside the request, so the test sees it
+  try {
+    const r = (await editor.action.resource_create(form({ package_id: 'hospitales', name: 'Grande', format: 'CSV' }, { name: 'grande.csv', data: csv }))) as Record<string, any>;
+    assert.equal(r.datastore_active, true);
+    assert.equal(r.size, csv.length);
+    assert.equal(r.hash, `sha256:${crypto.createHash('sha256').update(csv).digest('hex')}`);
+    const s = (await anon.action.datastore_search({ resource_id: r.id, limit: 1, sort: 'id desc' })) as Record<string, any>;
+    assert.equal(s.total, rows);
+    assert.equal(Number(s.records[0].valor), rows * 0.75);
+    const { file_id } = await odDb(t.services).selectFrom('od_resources').select('file_id').where('id', '=', r.id).executeTakeFirstOrThrow();
+    assert.equal((await t.services.files.get(file_id!))?.size, csv.length);
+  } finally {
+    loadSettings.jobThresholdBytes = threshold;
+  }
+  // Refused after the file was streamed in (another office's dataset, a broken JSON, no such
+  // dataset): the stored file is removed again.
+  const before = await files();
+  await rejects(outsider.action.resource_create(form({ package_id: 'hospitales', format: 'CSV' }, { name: 'a.csv', data: Buffer.from('a,b\n1,2\n') })), 'Authorization Error');
+  await rejects(editor.action.resource_create(form({ package_id: 'hospitales', format: 'JSON' }, { name: 'x.json', data: Buffer.from('[{"a":1} {"a":2}]') })), 'Validation Error');
+  await rejects(editor.action.resource_create(form({ package_id: 'no-existe', format: 'CSV' }, { name: 'a.csv', data: Buffer.from('a\n1\n') })), 'Not Found Error');
+  // An upload on an action that takes none is not kept either.
+  await editor.action.package_show(form({ id: 'hospitales' }, { name: 'a.csv', data: Buffer.from('a\n1\n') }));
+  const limit = t.services.config.uploadLimitBytes;
+  const res = await fetch(`${base}/api/3/action/resource_create`, {
+    method: 'POST',
+    body: form({ package_id: 'hospitales', format: 'CSV' }, { name: 'huge.csv', data: Buffer.alloc(limit + 10, 0x61) }),
+    headers: { authorization: (editor as unknown as { token: string }).token },
+  });
+  assert.equal(res.status, 413);
+  assert.equal(await files(), before);
+  const onDisk = fs.readdirSync(path.join(t.services.config.dataDir, 'files'), { recursive: true, withFileTypes: true }).filter((e) => e.isFile());
+  assert.equal(onDisk.length, before, 'no bytes (nor temporary files) left behind');
 });
 
 test('package_delete soft-deletes: gone from lists and search, 404 for visitors, visible to editors', async () => {

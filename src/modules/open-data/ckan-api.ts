@@ -24,7 +24,7 @@ import {
 import { packageDict, resourceDict, orgDict, groupDict, CkanError, notFoundError, authError, validationError } from './ckan';
 import { parseFacetFields, parseFq, parseSort, splitQuery, SearchQueryError, FACET_FIELDS } from './domain/search-query';
 import { searchDatastore, searchDatastoreSql, toList, DatastoreQueryError, DatastoreSqlUnavailable, SqlGuardError } from './datastore';
-import { createPackage, updatePackage, deletePackage, createResource, updateResource as updateResourceAction, deleteResource, type Upload } from './publishing';
+import { createPackage, updatePackage, deletePackage, createResource, updateResource as updateResourceAction, deleteResource, receiveUpload, discardUnused, type Upload } from './publishing';
 import { datastoreCreate, datastoreUpsert, datastoreDelete, DatastoreWriteError } from './datastore-write';
 import { createTheme, updateTheme, deleteTheme, asCkan } from './themes';
 import type { DatasetRow, ThemeRow } from './tables';
@@ -453,16 +453,23 @@ WRITE.datastore_delete = async (ctx) => {
 
 export const CKAN_ACTIONS = { read: Object.keys(READ), write: Object.keys(WRITE) };
 
-async function readParams(request: FastifyRequest): Promise<{ params: Params; upload?: Upload }> {
+async function readParams(services: Services, request: FastifyRequest): Promise<{ params: Params; upload?: Upload }> {
   const params: Params = { ...((request.query as Params) ?? {}) };
   if (request.method !== 'POST') return { params };
   if (request.isMultipart()) {
     let upload: Upload | undefined;
-    for await (const part of request.parts()) {
-      if (part.type === 'file') {
-        const data = await part.toBuffer();
-        if (part.fieldname === 'upload') upload = { data, filename: part.filename || 'upload', mimetype: part.mimetype };
-      } else params[part.fieldname] = part.value;
+    try {
+      for await (const part of request.parts()) {
+        if (part.type === 'file') {
+          // Only a signed-in user's file can become a resource: an anonymous one is drained, not stored.
+          if (part.fieldname === 'upload' && !upload && request.user) upload = await receiveUpload(services, part, request.user.id);
+          else part.file.resume(); // another file field, or a second upload: drained, not stored
+        } else params[part.fieldname] = part.value;
+      }
+    } catch (err) {
+      // A later part failed (too many parts, a cut request): the file already stored goes too.
+      await discardUnused(services, upload);
+      throw err;
     }
     return { params, upload };
   }
@@ -560,7 +567,14 @@ export async function ckanApi(app: FastifyInstance) {
     const write = Object.hasOwn(WRITE, action) ? WRITE[action] : undefined;
     if (!read && !write) throw new CkanError(400, 'Bad Request', `Bad request - Action name not known: ${action}`);
     if (write && request.method !== 'POST') throw new CkanError(400, 'Bad Request', 'Bad request - JSON Error: Invalid request. Please use POST method for your request');
-    const { params, upload } = await readParams(request);
+    const { params, upload } = await readParams(services, request);
+    try {
+      return await act(action, read, write, params, upload, request, reply);
+    } finally {
+      await discardUnused(services, upload);
+    }
+  };
+  const act = async (action: string, read: Handler | undefined, write: Handler | undefined, params: Params, upload: Upload | undefined, request: FastifyRequest, reply: FastifyReply) => {
     const viewer = viewerOf(request.user);
     const db = odDb(services);
     const ctx: ActionContext = { services, db, params, viewer, request, upload };

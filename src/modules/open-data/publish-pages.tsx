@@ -4,12 +4,11 @@ import { Alert, CsrfField, Field } from '../../core/ui/layout';
 import type { PageContext } from '../../core/ui/context';
 import { HttpError, forbidden, notFound, requireUser } from '../../core/http/guards';
 import { odDb, coreDb, viewerOf, canEdit, findDataset, findResource, allThemes } from './store';
-import { createPackage, updatePackage, createResource, loadSettings, queueLoad, type Upload } from './publishing';
+import { createPackage, updatePackage, createResource, loadSettings, queueLoad, receiveUpload, discardUnused, type Upload } from './publishing';
 import { packageDicts } from './ckan-api';
 import { CkanError } from './ckan';
 import { loadDatastore, LoadError } from './datastore';
 import { xlsxAsCsv, jsonAsCsv } from './tabular-sources';
-import { buffer } from 'node:stream/consumers';
 import type { DictionaryField } from './tables';
 
 const PERIODICITIES = ['R/P1D', 'R/P1W', 'R/P1M', 'R/P3M', 'R/P6M', 'R/P1Y', 'eventual'];
@@ -259,6 +258,9 @@ export async function publishPages(app: FastifyInstance) {
     return reply.redirect(`/datasets/${d.name}`, 303);
   });
 
+  const pageError = (err: unknown) =>
+    err instanceof CkanError ? new HttpError(err.status === 403 ? 403 : err.status === 413 ? 413 : 400, Object.values(errorText(err)).join(' ')) : err;
+
   /** A resource from a form: a file (multipart, CSRF token in the URL) or a link. */
   app.post('/datasets/:name/resources', { preHandler: requireUser }, async (request, reply) => {
     const { name } = request.params as { name: string };
@@ -270,16 +272,30 @@ export async function publishPages(app: FastifyInstance) {
     if (request.isMultipart()) {
       for await (const part of request.parts()) {
         if (part.type === 'file') {
-          const data = await part.toBuffer();
-          if (part.fieldname === 'upload' && data.length) upload = { data, filename: part.filename || 'upload', mimetype: part.mimetype };
+          if (part.fieldname !== 'upload' || upload) {
+            part.file.resume();
+            continue;
+          }
+          try {
+            upload = await receiveUpload(services, part, request.user!.id);
+          } catch (err) {
+            await discardUnused(services, upload);
+            throw pageError(err);
+          }
+          // The form's empty file input (a link was given instead).
+          if (!upload.file!.size) {
+            await discardUnused(services, upload);
+            upload = undefined;
+          }
         } else fields[part.fieldname] = String(part.value);
       }
     } else Object.assign(fields, request.body as Form);
     try {
       await createResource(services, request.actor(), viewerOf(request.user), { package_id: d.id, name: fields.name, description: fields.description, format: fields.format, url: fields.url }, upload);
     } catch (err) {
-      if (err instanceof CkanError) throw new HttpError(err.status === 403 ? 403 : err.status === 413 ? 413 : 400, Object.values(errorText(err)).join(' '));
-      throw err;
+      throw pageError(err);
+    } finally {
+      await discardUnused(services, upload);
     }
     return reply.redirect(`/datasets/${d.name}`, 303);
   });
@@ -313,7 +329,7 @@ export async function publishPages(app: FastifyInstance) {
       const file = r.file_id;
       const raw = () => services.files.storage.read(file) as Readable;
       try {
-        const source = r.format === 'XLSX' ? xlsxAsCsv(raw) : r.format === 'JSON' ? jsonAsCsv(await buffer(raw())) : raw;
+        const source = r.format === 'XLSX' ? xlsxAsCsv(raw) : r.format === 'JSON' ? await jsonAsCsv(raw) : raw;
         await loadDatastore(services, r.id, source, { dictionary: fields });
       } catch (err) {
         if (err instanceof LoadError) throw new HttpError(400, err.message);

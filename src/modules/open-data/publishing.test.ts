@@ -310,3 +310,36 @@ test('resource maps: latitude/longitude rows become a points GeoJSON the Leaflet
   assert.doesNotMatch((await t.app.inject(`/datasets/estaciones-ecobici/resource/${p.id}`)).body, /data-island="map"/);
   assert.equal((await t.app.inject(`/datasets/estaciones-ecobici/resource/${p.id}/points.geojson`)).statusCode, 404);
 });
+
+test('the resource form streams JSON uploads in: loaded now or by the job; a refused one leaves no file', async () => {
+  const files = async () => Number((await t.services.db.selectFrom('files').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()).n);
+  const client = await new TestClient(t.app).signInAs(t.services, memberId);
+  await client.get('/datasets/ciclovias');
+  const db = odDb(t.services);
+  const d = (await findDataset(db, 'ciclovias'))!;
+  const json = JSON.stringify({ records: [{ tramo: 'Av. Corrientes', km: 3.5 }, { tramo: 'Av. Córdoba', km: 4.1, sentido: 'oeste' }] });
+  assert.equal((await uploadForm(client, 'ciclovias', 'tramos.json', json, 'Tramos JSON')).statusCode, 303);
+  const now = await db.selectFrom('od_resources').selectAll().where('dataset_id', '=', d.id).where('name', '=', 'Tramos JSON').executeTakeFirstOrThrow();
+  assert.equal(now.datastore_active, true);
+  const rows = (await anon.action.datastore_search({ resource_id: now.id, sort: 'km' })) as { records: Array<Record<string, unknown>> };
+  assert.deepEqual(rows.records.map((x) => [x.tramo, Number(x.km), x.sentido]), [['Av. Corrientes', 3.5, null], ['Av. Córdoba', 4.1, 'oeste']]);
+
+  const before = await files();
+  const refused = await uploadForm(client, 'ciclovias', 'roto.json', '[{"tramo": "a"} {"tramo": "b"}]', 'Roto');
+  assert.equal(refused.statusCode, 400);
+  assert.match(refused.body, /JSON/);
+  assert.equal(await files(), before, 'the refused file is not kept');
+
+  const previous = loadSettings.jobThresholdBytes;
+  loadSettings.jobThresholdBytes = 16;
+  try {
+    assert.equal((await uploadForm(client, 'ciclovias', 'tramos2.json', '[["tramo","km"],["Av. Santa Fe",2.25]]', 'Tramos por job')).statusCode, 303);
+    await t.services.jobs.drain();
+  } finally {
+    loadSettings.jobThresholdBytes = previous;
+  }
+  const queued = await db.selectFrom('od_resources').selectAll().where('dataset_id', '=', d.id).where('name', '=', 'Tramos por job').executeTakeFirstOrThrow();
+  assert.equal(queued.datastore_active, true);
+  const jobRows = (await anon.action.datastore_search({ resource_id: queued.id })) as { records: Array<Record<string, unknown>> };
+  assert.deepEqual(jobRows.records.map((x) => [x.tramo, Number(x.km)]), [['Av. Santa Fe', 2.25]]);
+});

@@ -2,7 +2,8 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import type { Services } from '../../core/services';
 import type { Actor } from '../../core/audit';
-import { UploadError } from '../../core/files';
+import { UploadError, type StoredFile } from '../../core/files';
+import type { MultipartFile } from '@fastify/multipart';
 import {
   odDb,
   canEdit,
@@ -25,13 +26,50 @@ import { loadDatastore, dropDatastore, LoadError } from './datastore';
 import { TABULAR_FORMATS, jsonAsCsv, xlsxAsCsv } from './tabular-sources';
 import type { DatasetRow, DatasetStatus, ResourceRow, DictionaryField } from './tables';
 import type { JobContext } from '../../core/jobs';
-import { buffer } from 'node:stream/consumers';
 import { sql } from 'kysely';
 
+/**
+ * An uploaded file: either already streamed into the file store (`file`, from a multipart
+ * request: see receiveUpload) or bytes in hand (`data`: the seed, tests).
+ */
 export interface Upload {
-  data: Buffer;
+  data?: Buffer;
+  file?: StoredFile;
   filename: string;
   mimetype?: string;
+  /** Set once a resource took the stored file; an upload nobody took is discarded (discardUnused). */
+  kept?: boolean;
+}
+
+/**
+ * Streams a multipart file part into the file store, never holding it whole in memory. The part
+ * has to be consumed while the request is read, that is before the action knows who may keep
+ * it: the caller discards it with discardUnused when no resource took it.
+ */
+export async function receiveUpload(services: Services, part: MultipartFile, userId: number | null): Promise<Upload> {
+  let file: StoredFile;
+  try {
+    file = await services.files.putStream(part.file, path.basename(part.filename || 'upload'), { createdBy: userId, contentType: part.mimetype });
+  } catch (err) {
+    throw uploadFailure(err);
+  }
+  // Past its limit the multipart reader cuts the part short instead of failing it.
+  if (part.file.truncated) {
+    await discardFile(services, file.id);
+    throw uploadFailure(new UploadError('too_large', `File larger than ${services.files.limitBytes} bytes`));
+  }
+  return { file, filename: part.filename || 'upload', mimetype: part.mimetype };
+}
+
+/** Removes the stored file of an upload that no resource took (a refused or unrelated request). */
+export async function discardUnused(services: Services, upload: Upload | undefined): Promise<void> {
+  if (upload?.file && !upload.kept) await discardFile(services, upload.file.id);
+}
+
+function uploadFailure(err: unknown) {
+  if (err instanceof UploadError) return new CkanError(err.code === 'too_large' ? 413 : 409, 'Validation Error', err.message, { upload: [err.message] });
+  if ((err as { code?: string }).code === 'FST_REQ_FILE_TOO_LARGE') return uploadFailure(new UploadError('too_large', (err as Error).message));
+  return err;
 }
 
 type Params = Record<string, unknown>;
@@ -57,7 +95,7 @@ export async function runLoadJob(ctx: JobContext): Promise<Record<string, unknow
   if (r.file_id !== fileId) return { skipped: 'a newer file replaced this one' };
   await ctx.progress(0.05, `Loading ${r.name || r.id} (${format}) into the DataStore`);
   const raw = () => ctx.services.files.storage.read(fileId) as Readable;
-  const open = format === 'XLSX' ? xlsxAsCsv(raw) : format === 'JSON' ? jsonAsCsv(await buffer(raw())) : raw;
+  const open = format === 'XLSX' ? xlsxAsCsv(raw) : format === 'JSON' ? await jsonAsCsv(raw) : raw;
   const loaded = await loadDatastore(ctx.services, resourceId, open, { dictionary });
   await ctx.log(`${loaded.rows} rows loaded (${loaded.encoding}, delimiter "${loaded.delimiter}")`);
   return { resourceId, rows: loaded.rows, encoding: loaded.encoding, delimiter: loaded.delimiter };
@@ -203,12 +241,15 @@ export async function setStatus(services: Services, actor: Actor, viewer: Viewer
   });
 }
 
-async function storeUpload(services: Services, upload: Upload, userId: number | null) {
+async function storeUpload(services: Services, upload: Upload, userId: number | null): Promise<StoredFile> {
+  if (upload.file) {
+    upload.kept = true;
+    return upload.file;
+  }
   try {
-    return await services.files.put(upload.data, path.basename(upload.filename), { createdBy: userId, contentType: upload.mimetype });
+    return await services.files.put(upload.data ?? Buffer.alloc(0), path.basename(upload.filename), { createdBy: userId, contentType: upload.mimetype });
   } catch (err) {
-    if (err instanceof UploadError) throw new CkanError(err.code === 'too_large' ? 413 : 409, 'Validation Error', err.message, { upload: [err.message] });
-    throw err;
+    throw uploadFailure(err);
   }
 }
 
@@ -216,13 +257,13 @@ function formatOf(filename: string, given: string) {
   return (given || path.extname(filename).slice(1)).toUpperCase();
 }
 
-/** The upload as CSV text for the loader, whatever tabular format it came in. */
-function tabularSource(upload: Upload, format: string): () => Readable {
-  const raw = () => Readable.from([upload.data]);
+/** The stored upload as CSV text for the loader, whatever tabular format it came in; read as a stream. */
+async function tabularSource(services: Services, file: StoredFile, format: string): Promise<() => Readable> {
+  const raw = () => services.files.open(file.id) as Readable;
   if (format === 'XLSX') return xlsxAsCsv(raw);
   if (format === 'JSON') {
     try {
-      return jsonAsCsv(upload.data);
+      return await jsonAsCsv(raw);
     } catch (err) {
       throw new LoadError((err as Error).message, null);
     }
@@ -254,12 +295,13 @@ export async function createResource(services: Services, actor: Actor, viewer: V
   // datastore_create's own resources hold rows, not a file: CKAN marks them url_type "datastore".
   if (opts.datastoreOnly) Object.assign(input, { url_type: 'datastore' });
   let fileId: string | null = null;
+  let stored: StoredFile | undefined;
   if (upload) {
-    const file = await storeUpload(services, upload, viewer.userId);
+    const file = (stored = await storeUpload(services, upload, viewer.userId));
     fileId = file.id;
     Object.assign(input, { url: '', url_type: 'upload', file_id: file.id, size: file.size, hash: `sha256:${file.sha256}`, format: formatOf(upload.filename, input.format), mimetype: file.content_type, name: input.name || upload.filename });
   }
-  const loadNow = !!upload && TABULAR_FORMATS.has(input.format) && upload.data.length <= loadSettings.jobThresholdBytes;
+  const loadNow = !!stored && TABULAR_FORMATS.has(input.format) && stored.size <= loadSettings.jobThresholdBytes;
   const givenId = input.id && !(await findResource(db, input.id)) ? input.id : undefined;
   let pending: ResourceRow | undefined;
   if (loadNow) {
@@ -271,7 +313,7 @@ export async function createResource(services: Services, actor: Actor, viewer: V
         const row = await insertResource(trx, d.id, input, { createdBy: viewer.userId, id: givenId });
         return trx.updateTable('od_resources').set({ state: 'deleted' }).where('id', '=', row.id).returningAll().executeTakeFirstOrThrow();
       });
-      await loadDatastore(services, pending.id, tabularSource(upload!, input.format), { dictionary: input.fields });
+      await loadDatastore(services, pending.id, await tabularSource(services, stored!, input.format), { dictionary: input.fields });
     } catch (err) {
       if (pending) await db.deleteFrom('od_resources').where('id', '=', pending.id).execute();
       if (fileId) await discardFile(services, fileId);
@@ -324,7 +366,7 @@ export async function updateResource(services: Services, actor: Actor, viewer: V
   if (upload) {
     const file = await storeUpload(services, upload, viewer.userId);
     Object.assign(input, { url: '', url_type: 'upload', file_id: file.id, size: file.size, hash: `sha256:${file.sha256}`, format: formatOf(upload.filename, String(params.format ?? '')), mimetype: file.content_type });
-    if (TABULAR_FORMATS.has(input.format) && upload.data.length > loadSettings.jobThresholdBytes) {
+    if (TABULAR_FORMATS.has(input.format) && file.size > loadSettings.jobThresholdBytes) {
       // Queued after the row changes (below): until the job swaps the table in, the DataStore
       // keeps serving the previous version's rows.
       queued = { fileId: file.id, format: input.format, dictionary: input.fields.length ? input.fields : current.fields };
@@ -333,7 +375,7 @@ export async function updateResource(services: Services, actor: Actor, viewer: V
       // Loaded before the row changes: a failed load leaves the old table and the old file, and
       // the new file is removed again.
       try {
-        await loadDatastore(services, current.id, tabularSource(upload, input.format), { dictionary: input.fields.length ? input.fields : current.fields });
+        await loadDatastore(services, current.id, await tabularSource(services, file, input.format), { dictionary: input.fields.length ? input.fields : current.fields });
       } catch (err) {
         await discardFile(services, file.id);
         loadFailure(err);
