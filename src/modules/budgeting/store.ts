@@ -433,21 +433,7 @@ export interface HeadingResult {
 /** Decides the heading with the budget's rule. Rows come sorted by votes, as CONSUL shows them. */
 export async function resultsOf(db: BgDb, headingId: number, rule: ResultRule): Promise<HeadingResult> {
   const { election, proposals } = await electionOf(db, headingId);
-  const outcome = decide(election, rule);
-  const t = tally(election);
-  const chosen = new Set(outcome.selected);
-  const rows = election.projects
-    .map((p) => ({
-      id: proposals.get(p.id)!.id,
-      title: proposals.get(p.id)!.title,
-      external_id: proposals.get(p.id)!.external_id,
-      price: p.cost,
-      votes: t.get(p.id)!.votes,
-      score: t.get(p.id)!.score,
-      selected: chosen.has(p.id),
-    }))
-    .sort((a, b) => b.score - a.score || a.price - b.price || a.id - b.id);
-  return { headingId, amount: election.budget, voters: election.ballots.length, rows, cost: outcome.cost };
+  return headingResult(headingId, election, proposals, new Set(decide(election, rule).selected));
 }
 
 /**
@@ -458,7 +444,11 @@ export async function resultsOf(db: BgDb, headingId: number, rule: ResultRule): 
 export async function publishedResultsOf(db: BgDb, headingId: number): Promise<HeadingResult> {
   const { election, proposals } = await electionOf(db, headingId);
   const selected = await db.selectFrom('bg_proposals').select('id').where('heading_id', '=', headingId).where('selected', '=', true).execute();
-  const chosen = new Set(selected.map((r) => String(r.id)));
+  return headingResult(headingId, election, proposals, new Set(selected.map((r) => String(r.id))));
+}
+
+/** Rows with their tallies and whether each was chosen, sorted by votes as CONSUL shows them; the cost of the chosen. */
+function headingResult(headingId: number, election: Election, proposals: Map<string, { id: number; title: string; external_id: string | null }>, chosen: Set<string>): HeadingResult {
   const t = tally(election);
   const rows = election.projects
     .map((p) => ({
