@@ -2,6 +2,8 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { ComponentChildren } from 'preact';
 import { forbidden, requireUser } from '../http/guards';
 import type { PageContext } from '../ui/context';
+import type { Db } from '../db';
+import type { Translate } from '../i18n';
 
 export const PAGE_SIZE = 25;
 export const STAFF_ROLES = ['admin', 'official', 'moderator'] as const;
@@ -55,6 +57,31 @@ export function isHttpUrl(s: string): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * What offices and organisations have alike: name, a slug unique in their table, description and
+ * contacts. Each problem goes into `errors` next to its field.
+ */
+export async function checkPublicBody(
+  db: Db,
+  table: 'offices' | 'organizations',
+  t: Translate,
+  f: { name: string; slug: string; description: string; email: string; url: string },
+  selfId: number | null,
+  errors: Record<string, string>,
+): Promise<void> {
+  if (!f.name) errors.name = t('admin.form.required');
+  else if (f.name.length > 200) errors.name = t('admin.form.tooLong', { max: 200 });
+  if (!f.slug) errors.slug = t('admin.form.required');
+  else if (f.slug.length > 100 || !SLUG_RE.test(f.slug)) errors.slug = t('admin.form.slug');
+  else {
+    const clash = await db.selectFrom(table).select('id').where('slug', '=', f.slug).executeTakeFirst();
+    if (clash && clash.id !== selfId) errors.slug = t('admin.form.slugTaken');
+  }
+  if (f.description.length > 5000) errors.description = t('admin.form.tooLong', { max: 5000 });
+  if (f.email && (f.email.length > 200 || !EMAIL_RE.test(f.email))) errors.email = t('admin.form.email');
+  if (f.url && (f.url.length > 500 || !isHttpUrl(f.url))) errors.url = t('admin.form.url');
 }
 
 export function escapeLike(s: string): string {

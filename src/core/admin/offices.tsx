@@ -7,7 +7,7 @@ import { CsrfField, Field } from '../ui/layout';
 import type { PageContext } from '../ui/context';
 import type { Translate } from '../i18n';
 import { isOfficeKind, listOffices, officeById, OFFICE_KINDS } from '../offices/store';
-import { adminCrumb, AdminPage, EMAIL_RE, ErrorSummary, field, Flash, intId, isHttpUrl, isUniqueViolation, queryString, Select, SLUG_RE } from './common';
+import { adminCrumb, checkPublicBody, AdminPage, ErrorSummary, field, Flash, intId, isUniqueViolation, queryString, Select } from './common';
 import { MembersSection, type Member } from './members';
 
 interface OfficeForm {
@@ -50,14 +50,7 @@ function readForm(body: unknown): OfficeForm {
 /** Checks what a person typed; every problem is reported next to its field. */
 async function validate(db: Db, t: Translate, f: OfficeForm, selfId: number | null): Promise<{ values?: OfficeValues; errors: Record<string, string> }> {
   const errors: Record<string, string> = {};
-  if (!f.name) errors.name = t('admin.form.required');
-  else if (f.name.length > 200) errors.name = t('admin.form.tooLong', { max: 200 });
-  if (!f.slug) errors.slug = t('admin.form.required');
-  else if (f.slug.length > 100 || !SLUG_RE.test(f.slug)) errors.slug = t('admin.form.slug');
-  else {
-    const clash = await db.selectFrom('offices').select('id').where('slug', '=', f.slug).executeTakeFirst();
-    if (clash && clash.id !== selfId) errors.slug = t('admin.form.slugTaken');
-  }
+  await checkPublicBody(db, 'offices', t, f, selfId, errors);
   if (!isOfficeKind(f.kind)) errors.kind = t('admin.form.choose');
   let parentId: number | null = null;
   if (f.parent_id) {
@@ -72,9 +65,6 @@ async function validate(db: Db, t: Translate, f: OfficeForm, selfId: number | nu
     const commune = communeId ? await db.selectFrom('communes').select('id').where('id', '=', communeId).executeTakeFirst() : undefined;
     if (!commune) errors.commune_id = t('admin.form.choose');
   }
-  if (f.description.length > 5000) errors.description = t('admin.form.tooLong', { max: 5000 });
-  if (f.email && (f.email.length > 200 || !EMAIL_RE.test(f.email))) errors.email = t('admin.form.email');
-  if (f.url && (f.url.length > 500 || !isHttpUrl(f.url))) errors.url = t('admin.form.url');
   if (Object.keys(errors).length) return { errors };
   return {
     errors,

@@ -6,7 +6,7 @@ import { CsrfField, Field } from '../ui/layout';
 import type { PageContext } from '../ui/context';
 import type { Translate } from '../i18n';
 import { listOrganizations, organizationById } from '../offices/store';
-import { adminCrumb, AdminPage, EMAIL_RE, ErrorSummary, field, Flash, intId, isHttpUrl, isUniqueViolation, queryString, SLUG_RE } from './common';
+import { adminCrumb, checkPublicBody, AdminPage, ErrorSummary, field, Flash, intId, isUniqueViolation, queryString } from './common';
 import { MembersSection, type Member } from './members';
 
 interface OrgForm {
@@ -39,17 +39,7 @@ function readForm(body: unknown): OrgForm {
 
 async function validate(db: Db, t: Translate, f: OrgForm, selfId: number | null): Promise<{ values?: OrgValues; errors: Record<string, string> }> {
   const errors: Record<string, string> = {};
-  if (!f.name) errors.name = t('admin.form.required');
-  else if (f.name.length > 200) errors.name = t('admin.form.tooLong', { max: 200 });
-  if (!f.slug) errors.slug = t('admin.form.required');
-  else if (f.slug.length > 100 || !SLUG_RE.test(f.slug)) errors.slug = t('admin.form.slug');
-  else {
-    const clash = await db.selectFrom('organizations').select('id').where('slug', '=', f.slug).executeTakeFirst();
-    if (clash && clash.id !== selfId) errors.slug = t('admin.form.slugTaken');
-  }
-  if (f.description.length > 5000) errors.description = t('admin.form.tooLong', { max: 5000 });
-  if (f.email && (f.email.length > 200 || !EMAIL_RE.test(f.email))) errors.email = t('admin.form.email');
-  if (f.url && (f.url.length > 500 || !isHttpUrl(f.url))) errors.url = t('admin.form.url');
+  await checkPublicBody(db, 'organizations', t, f, selfId, errors);
   if (Object.keys(errors).length) return { errors };
   return { errors, values: { name: f.name, slug: f.slug, description: f.description, email: f.email || null, url: f.url || null } };
 }
