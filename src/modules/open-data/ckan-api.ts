@@ -268,6 +268,9 @@ READ.datastore_search = async (ctx) => {
       distinct: boolParam(ctx.params, 'distinct'),
       includeTotal: boolParam(ctx.params, 'include_total', true),
       totalEstimationThreshold: ctx.params.total_estimation_threshold == null || ctx.params.total_estimation_threshold === '' ? null : intParam(ctx.params, 'total_estimation_threshold', 0, Number.MAX_SAFE_INTEGER),
+      plain: boolParam(ctx.params, 'plain', true),
+      language: ctx.params.language == null || ctx.params.language === '' ? undefined : String(ctx.params.language),
+      rank: true,
     });
     const base = `/api/3/action/datastore_search?resource_id=${encodeURIComponent(resourceId)}`;
     return {
@@ -286,6 +289,9 @@ READ.datastore_search = async (ctx) => {
     };
   } catch (err) {
     if (err instanceof DatastoreQueryError) throw validationError({ [err.field ?? 'query']: [err.message] });
+    // plain=false: q is tsquery syntax, which PostgreSQL parses and may refuse.
+    const pg = err as { code?: string; message?: string };
+    if (pg.code === '42601' && /tsquery/.test(pg.message ?? '')) throw validationError({ q: [`Invalid full-text query: ${pg.message}`] });
     throw err;
   }
 };

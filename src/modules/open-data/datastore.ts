@@ -257,6 +257,7 @@ export async function loadDatastore(services: Services, resourceId: string, open
     `drop table if exists ${tableRef(resourceId)}`,
     `alter table datastore.${qi(tmp)} rename to ${qi(resourceId)}`,
   ];
+  const fullText = p.rows <= fullTextSettings.inlineRows;
   const grant = (await readerRoleUsable(db)) ? `grant select on ${tableRef(resourceId)} to ${DATASTORE_READER}` : null;
   const meta = {
     resource_id: resourceId,
@@ -265,6 +266,7 @@ export async function loadDatastore(services: Services, resourceId: string, open
     encoding: p.encoding,
     delimiter: p.delimiter,
     loaded_at: new Date(),
+    full_text: fullText,
   };
 
   const records = () =>
@@ -297,8 +299,11 @@ export async function loadDatastore(services: Services, resourceId: string, open
     } catch (err) {
       throw asLoadError(err);
     }
-    for (const s of finish) await sql.raw(s).execute(trx);
-    if (grant) await sql.raw(grant).execute(trx);
+    const run = (statement: string) => sql.raw(statement).execute(trx);
+    if (fullText) await fillFullText(run, `datastore.${qi(tmp)}`);
+    for (const s of finish) await run(s);
+    if (fullText) await indexFullText(run, resourceId);
+    if (grant) await run(grant);
     await trx
       .insertInto('od_datastore')
       .values(meta)
@@ -309,6 +314,7 @@ export async function loadDatastore(services: Services, resourceId: string, open
           encoding: eb.ref('excluded.encoding'),
           delimiter: eb.ref('excluded.delimiter'),
           loaded_at: eb.ref('excluded.loaded_at'),
+          full_text: eb.ref('excluded.full_text'),
           // A file replaces the table and with it any datastore_create key.
           primary_key: [],
         })),
@@ -316,6 +322,7 @@ export async function loadDatastore(services: Services, resourceId: string, open
       .execute();
     await trx.updateTable('od_resources').set({ datastore_active: true, fields: meta.fields }).where('id', '=', resourceId).execute();
   });
+  await queueFullText(services, resourceId, fullText);
   return { rows: p.rows, fields, encoding: p.encoding, delimiter: p.delimiter };
 }
 
@@ -442,20 +449,25 @@ async function loadWithCopy(services: Services, resourceId: string, open: () => 
     await client.query(`set local maintenance_work_mem = '256MB'`);
     await client.query(`alter table ${table} add primary key ("_id")`);
     for (const [i, c] of indexes.entries()) await client.query(`create index ${qi(`${tmp}_i${i}`)} on ${table} (${qi(c)})`);
+    const run = (statement: string) => client.query(statement);
+    const fullText = rows <= fullTextSettings.inlineRows;
+    if (fullText) await fillFullText(run, table);
     await client.query(`analyze ${table}`);
     await client.query(`drop table if exists ${tableRef(resourceId)}`);
     await client.query(`alter table ${table} rename to ${qi(resourceId)}`);
+    if (fullText) await indexFullText(run, resourceId);
     if (grant) await client.query(grant);
     const fields: DictionaryField[] = columns.map((id, i) => ({ id, type: CKAN_TYPE[types[i]], info: dictionary.find((f) => f.id === id)?.info ?? {} }));
     const json = JSON.stringify(fields);
     await client.query(
-      `insert into od_datastore (resource_id, fields, row_count, encoding, delimiter, loaded_at) values ($1, $2, $3, $4, $5, now())
+      `insert into od_datastore (resource_id, fields, row_count, encoding, delimiter, loaded_at, full_text) values ($1, $2, $3, $4, $5, now(), $6)
        on conflict (resource_id) do update set fields = excluded.fields, row_count = excluded.row_count, encoding = excluded.encoding,
-       delimiter = excluded.delimiter, loaded_at = excluded.loaded_at, primary_key = '{}'`,
-      [resourceId, json, rows, encoding, delimiter],
+       delimiter = excluded.delimiter, loaded_at = excluded.loaded_at, full_text = excluded.full_text, primary_key = '{}'`,
+      [resourceId, json, rows, encoding, delimiter, fullText],
     );
     await client.query('update od_resources set datastore_active = true, fields = $2 where id = $1', [resourceId, json]);
     await client.query('commit');
+    await queueFullText(services, resourceId, fullText);
     return { rows, fields, encoding, delimiter, copyMs };
   } catch (err) {
     await client.query('rollback').catch(() => {});
@@ -463,6 +475,78 @@ async function loadWithCopy(services: Services, resourceId: string, open: () => 
   } finally {
     client.release();
   }
+}
+
+// ---------- full text (CKAN's _full_text) ----------
+
+export const FULL_TEXT_JOB = 'open-data.datastore-full-text';
+/** Tables up to this many rows get `_full_text` inside their load; bigger ones from a job, after the load reports done. */
+export const fullTextSettings = { inlineRows: 50_000, chunkRows: 50_000 };
+
+/**
+ * Adds, fills and indexes a table's `_full_text` in the caller's transaction (a table the load
+ * just built: nobody else sees it yet). The trigger keeps it right for later writes.
+ */
+/** Fills `_full_text` of a table the load just built (nobody else sees it yet). */
+async function fillFullText(run: (statement: string) => Promise<unknown>, table: string) {
+  await run(`alter table ${table} add column "_full_text" tsvector`);
+  await run(`update ${table} t set "_full_text" = public.od_full_text(row_to_json(t.*))`);
+}
+
+/** Its index and the trigger that keeps it right for later writes, once it has its final name. */
+async function indexFullText(run: (statement: string) => Promise<unknown>, resourceId: string) {
+  await run(`create index ${qi(fullTextIndexName(resourceId))} on ${tableRef(resourceId)} using gin ("_full_text")`);
+  await run(`create trigger zfulltext before insert or update on ${tableRef(resourceId)} for each row execute function public.od_full_text_trigger()`);
+}
+
+/** After a load: tables too big to fill inline get their `_full_text` from a job. */
+async function queueFullText(services: Services, resourceId: string, inline: boolean) {
+  if (!inline) await services.jobs.enqueue(FULL_TEXT_JOB, { resourceId });
+}
+
+const fullTextIndexName = (resourceId: string) => `${resourceId.slice(0, 48)}_full_text`;
+
+/**
+ * The job for big tables: the column and its trigger first (so rows written meanwhile are right),
+ * then the existing rows in chunks, each its own short transaction, then the index. If a new load
+ * replaces the table meanwhile, it stops: that load queued its own job.
+ */
+export async function buildFullText(services: Services, resourceId: string, progress?: (fraction: number) => Promise<void>) {
+  const db = odDb(services);
+  const table = tableRef(resourceId);
+  const oidOf = async () => (await sql<{ oid: number | null }>`select to_regclass(${table})::oid::int as oid`.execute(db)).rows[0]?.oid ?? null;
+  const oid = await oidOf();
+  if (oid == null) return { skipped: 'the table no longer exists' };
+  const state = await db.selectFrom('od_datastore').select(['full_text']).where('resource_id', '=', resourceId).executeTakeFirst();
+  if (!state) return { skipped: 'the resource is no longer in the DataStore' };
+  if (state.full_text) return { skipped: 'already built' };
+  await db.transaction().execute(async (trx) => {
+    await sql.raw(`alter table ${table} add column if not exists "_full_text" tsvector`).execute(trx);
+    await sql.raw(`drop trigger if exists zfulltext on ${table}`).execute(trx);
+    await sql.raw(`create trigger zfulltext before insert or update on ${table} for each row execute function public.od_full_text_trigger()`).execute(trx);
+  });
+  const range = (await sql<{ lo: number | null; hi: number | null }>`select min("_id")::bigint as lo, max("_id")::bigint as hi from ${sql.raw(table)}`.execute(db)).rows[0];
+  const lo = Number(range?.lo ?? 0);
+  const hi = Number(range?.hi ?? -1);
+  for (let from = lo; from <= hi; from += fullTextSettings.chunkRows) {
+    if ((await oidOf()) !== oid) return { skipped: 'a new load replaced the table' };
+    await sql`update ${sql.raw(table)} t set "_full_text" = public.od_full_text(row_to_json(t.*)) where "_id" >= ${from} and "_id" < ${from + fullTextSettings.chunkRows} and "_full_text" is null`.execute(db);
+    await progress?.(Math.min(0.9, (from - lo + fullTextSettings.chunkRows) / (hi - lo + 1)));
+  }
+  if ((await oidOf()) !== oid) return { skipped: 'a new load replaced the table' };
+  const index = qi(fullTextIndexName(resourceId));
+  await sql.raw(`drop index if exists datastore.${index}`).execute(db);
+  // CONCURRENTLY on PostgreSQL: searches and writes go on while the index is built.
+  await sql.raw(`create index ${services.database.engine === 'postgres' ? 'concurrently ' : ''}${index} on ${table} using gin ("_full_text")`).execute(db);
+  await sql.raw(`vacuum (analyze) ${table}`).execute(db);
+  // Only if the table is still the one filled: a load that replaced it reset the flag.
+  await db
+    .updateTable('od_datastore')
+    .set({ full_text: true })
+    .where('resource_id', '=', resourceId)
+    .where(sql<boolean>`to_regclass(${table})::oid::int = ${oid}`)
+    .execute();
+  return { resourceId, rows: hi - lo + 1 };
 }
 
 export async function dropDatastore(db: OdDb, resourceId: string) {
@@ -495,6 +579,12 @@ export interface DatastoreSearch {
   includeTotal?: boolean;
   /** CKAN 2.10's total_estimation_threshold: above it the total is the planner's estimate. */
   totalEstimationThreshold?: number | null;
+  /** CKAN's `plain` (default true): `q` is plain words; false reads it as tsquery syntax (`&`, `|`, `!`, `:*`). */
+  plain?: boolean;
+  /** CKAN's `language`: a text-search configuration; by default Spanish, which the index is built in. */
+  language?: string;
+  /** CKAN returns `rank` (and `rank <field>` for a per-field q) with the records: the API asks for it, the preview does not. */
+  rank?: boolean;
 }
 
 export interface DatastoreResult {
@@ -519,7 +609,8 @@ export async function searchDatastore(db: OdDb, resourceId: string, dictionary: 
   const all = [{ id: '_id', type: 'int' } as DictionaryField, ...dictionary];
   const known = new Map(all.map((f) => [f.id, f]));
   const typeOf = (c: string) => columnTypeFromCkan(known.get(c)?.type) ?? 'text';
-  const chosen = s.fields?.length ? s.fields : all.map((f) => f.id);
+  const isRank = (f: string) => !!s.rank && !!s.q && (f === 'rank' || f.startsWith('rank '));
+  const chosen = (s.fields?.length ? s.fields : all.map((f) => f.id)).filter((f) => !isRank(f));
   for (const f of chosen) if (!known.has(f)) throw new DatastoreQueryError(`field "${f}" not in the table`, 'fields');
   const where: ReturnType<typeof sql>[] = [];
   for (const [col, raw] of Object.entries(s.filters ?? {})) {
@@ -528,29 +619,56 @@ export async function searchDatastore(db: OdDb, resourceId: string, dictionary: 
     const t = typeOf(col);
     for (const v of values) if (v != null && cellProblem(t, v)) throw new DatastoreQueryError(`filter on "${col}": ${cellProblem(t, v)}`, 'filters');
     // A single value uses "=" so that an index on (column, _id) also gives the page order.
-    where.push(values.length === 1 ? sql`${sql.ref(col)} = ${values[0]}::${sql.raw(SQL_TYPE[t])}` : sql`${sql.ref(col)} = any(${values}::${sql.raw(SQL_TYPE[t])}[])`);
+    where.push(values.length === 1 ? sql`${sql.id(col)} = ${values[0]}::${sql.raw(SQL_TYPE[t])}` : sql`${sql.id(col)} = any(${values}::${sql.raw(SQL_TYPE[t])}[])`);
   }
-  if (typeof s.q === 'string' && s.q.trim()) {
-    where.push(sql`immutable_unaccent(t::text) ilike immutable_unaccent(${'%' + s.q.trim().replace(/[%_\\]/g, '\\$&') + '%'})`);
-  } else if (s.q && typeof s.q === 'object') {
-    for (const [col, text] of Object.entries(s.q)) {
-      if (!known.has(col)) throw new DatastoreQueryError(`field "${col}" not in the table`, 'q');
-      where.push(sql`immutable_unaccent(${sql.ref(col)}::text) ilike immutable_unaccent(${'%' + String(text).replace(/[%_\\]/g, '\\$&') + '%'})`);
+  // CKAN's full-text q: words (Spanish stemming, accents ignored) against the row's _full_text,
+  // or against one column's text for a per-field q. Without q the order is _id; with it, rank.
+  const ranks: Array<{ alias: string; expr: ReturnType<typeof sql> }> = [];
+  const qEntries: Array<[string | null, string]> =
+    typeof s.q === 'string' ? (s.q.trim() ? [[null, s.q.trim()]] : []) : s.q && typeof s.q === 'object' ? Object.entries(s.q).map(([k, v]) => [k, String(v ?? '')]) : [];
+  if (qEntries.length) {
+    const language = s.language?.trim() || null;
+    if (language && !/^[a-z_]{1,63}$/.test(language)) throw new DatastoreQueryError(`"${language}" is not a text-search language`, 'language');
+    if (language) {
+      const cfg = await sql<{ n: number }>`select count(*)::int as n from pg_ts_config where cfgname = ${language}`.execute(db);
+      if (!cfg.rows[0]?.n) throw new DatastoreQueryError(`"${language}" is not a text-search language of this database`, 'language');
+    }
+    const spanish = !language || language === 'spanish';
+    const ready = spanish && typeof s.q === 'string' ? !!(await db.selectFrom('od_datastore').select('full_text').where('resource_id', '=', resourceId).executeTakeFirst())?.full_text : false;
+    const doc = (col: string | null) => {
+      const text = col == null ? null : sql`left(${sql.id(col)}::text, 200000)`;
+      if (spanish) return col == null ? (ready ? sql`t."_full_text"` : sql`public.od_full_text(row_to_json(t.*))`) : sql`public.es_tsvector(${text})`;
+      const rowText = sql`(select string_agg(value, ' ') from json_each_text(row_to_json(t.*)) where key not like '\\_%')`;
+      return sql`to_tsvector(${language}::regconfig, public.immutable_unaccent(coalesce(${col == null ? rowText : text}, '')))`;
+    };
+    const cfg = spanish ? sql`'pg_catalog.spanish'::regconfig` : sql`${language}::regconfig`;
+    for (const [col, text] of qEntries) {
+      if (col != null && !known.has(col)) throw new DatastoreQueryError(`field "${col}" not in the table`, 'q');
+      const query = s.plain === false ? sql`to_tsquery(${cfg}, public.immutable_unaccent(${text}))` : sql`plainto_tsquery(${cfg}, public.immutable_unaccent(${text}))`;
+      where.push(sql`${doc(col)} @@ ${query}`);
+      ranks.push({ alias: col == null ? 'rank' : `rank ${col}`, expr: sql`ts_rank(${doc(col)}, ${query}, 32)` });
     }
   }
   const order: ReturnType<typeof sql>[] = [];
   for (const part of (s.sort ?? '').split(',').map((x) => x.trim()).filter(Boolean)) {
     const m = /^"?([^"]+?)"?(?:\s+(asc|desc))?(?:\s+nulls\s+(first|last))?$/i.exec(part);
-    if (!m || !known.has(m[1])) throw new DatastoreQueryError(`cannot sort by "${part}"`, 'sort');
-    order.push(sql`${sql.ref(m[1])} ${sql.raw((m[2] ?? 'asc').toLowerCase())}${m[3] ? sql.raw(` nulls ${m[3].toLowerCase()}`) : sql``}`);
+    const rank = m && ranks.find((r) => r.alias === m[1]);
+    if (!m || (!known.has(m[1]) && !rank)) throw new DatastoreQueryError(`cannot sort by "${part}"`, 'sort');
+    order.push(sql`${rank ? rank.expr : sql.id(m[1])} ${sql.raw((m[2] ?? 'asc').toLowerCase())}${m[3] ? sql.raw(` nulls ${m[3].toLowerCase()}`) : sql``}`);
   }
-  if (!order.length && !s.distinct) order.push(sql`"_id" asc`);
+  if (!order.length && !s.distinct) {
+    for (const r of ranks) order.push(sql`${r.expr} desc`);
+    order.push(sql`"_id" asc`);
+  }
   const limit = Math.max(0, Math.min(32000, s.limit ?? 100));
   const offset = Math.max(0, s.offset ?? 0);
   const from = sql.raw(`${tableRef(resourceId)} t`);
   const whereSql = where.length ? sql`where ${sql.join(where, sql` and `)}` : sql``;
-  const cols = sql.join(chosen.map((c) => sql.ref(c)));
-  const select = s.distinct ? sql`select distinct ${cols}` : sql`select ${cols}`;
+  const cols = sql.join(chosen.map((c) => sql.id(c)));
+  // As CKAN: the rank columns come with the records unless `fields` leaves them out.
+  const rankColumns = s.rank && !s.distinct ? ranks.filter((r) => !s.fields?.length || s.fields.includes(r.alias)) : [];
+  const selected = rankColumns.length ? sql.join([...(chosen.length ? [cols] : []), ...rankColumns.map((r) => sql`${r.expr} as ${sql.id(r.alias)}`)]) : cols;
+  const select = s.distinct ? sql`select distinct ${cols}` : sql`select ${selected}`;
   const orderSql = order.length ? sql`order by ${sql.join(order)}` : s.distinct ? sql`order by 1` : sql``;
   // The page and the total are independent: on PostgreSQL they run side by side.
   const recordsQuery = sql<Record<string, unknown>>`${select} from ${from} ${whereSql} ${orderSql} limit ${limit} offset ${offset}`.execute(db);
@@ -583,7 +701,10 @@ export async function searchDatastore(db: OdDb, resourceId: string, dictionary: 
   }
   const records = await recordsQuery;
   return {
-    fields: chosen.map((c) => known.get(c)!).map((f) => ({ id: f.id, type: f.type, ...(f.info && Object.values(f.info).some(Boolean) ? { info: f.info } : {}) })),
+    fields: [
+      ...chosen.map((c) => known.get(c)!).map((f) => ({ id: f.id, type: f.type, ...(f.info && Object.values(f.info).some(Boolean) ? { info: f.info } : {}) })),
+      ...rankColumns.map((r) => ({ id: r.alias, type: 'float' })),
+    ],
     records: records.rows.map(normaliseRecord),
     total,
     totalWasEstimated,

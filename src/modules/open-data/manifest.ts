@@ -4,12 +4,14 @@ import * as m0001 from './migrations/0001_open_data';
 import * as m0002 from './migrations/0002_catalogue_version';
 import * as m0003 from './migrations/0003_search_speed';
 import * as m0004 from './migrations/0004_theme_state';
+import * as m0005 from './migrations/0005_datastore_full_text';
 import { openDataRoutes } from './routes';
 import { searchProvider } from './search';
 import { seed } from './seed';
 import { harvestCommand } from './harvest';
 import { syncRegistry, SYNC_JOB } from './registry-sync';
 import { LOAD_JOB, runLoadJob } from './publishing';
+import { buildFullText, FULL_TEXT_JOB } from './datastore';
 import type { OpenDataTables } from './tables';
 
 export const manifest: ModuleManifest = {
@@ -19,7 +21,7 @@ export const manifest: ModuleManifest = {
   descriptionKey: 'open-data.description',
   status: 'ready',
   messages,
-  migrations: { '0001_open_data': m0001, '0002_catalogue_version': m0002, '0003_search_speed': m0003, '0004_theme_state': m0004 },
+  migrations: { '0001_open_data': m0001, '0002_catalogue_version': m0002, '0003_search_speed': m0003, '0004_theme_state': m0004, '0005_datastore_full_text': m0005 },
   routes: openDataRoutes,
   nav: { order: 10 },
   adminLinks: [
@@ -40,6 +42,7 @@ export const manifest: ModuleManifest = {
   jobs: {
     [SYNC_JOB]: async ({ services }) => ({ ...(await syncRegistry(services)) }),
     [LOAD_JOB]: runLoadJob,
+    [FULL_TEXT_JOB]: async ({ services, payload, progress }) => ({ ...(await buildFullText(services, String(payload.resourceId), (f) => progress(f))) }),
   },
   // What the modules publish follows their data: at start-up (a deploy that added a dataset) and hourly.
   schedules: [{ job: SYNC_JOB, everyMinutes: 60 }],

@@ -102,6 +102,8 @@ export interface OdDatastoreTable {
   delimiter: Text;
   loaded_at: Timestamp;
   primary_key: ColumnType<string[], string[] | undefined, string[]>;
+  /** The table's `_full_text` column is complete and indexed (datastore_search's q uses it). */
+  full_text: Generated<boolean>;
 }
 
 export interface OdCatalogueVersionTable {
