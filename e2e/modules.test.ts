@@ -50,6 +50,23 @@ test('open data: catalogue, dataset, resource preview and budget explorer are ac
   await visit(page, '/datasets?q=barrios', 'datasets-search');
   const dataset = await firstLink(page, /^\/datasets\/[^/?]+$/);
   await visit(page, dataset, 'dataset');
+  // A resource with DataStore rows: the demo seed loads BA Obras (1,525 public works); its dataset
+  // page links the preview.
+  await visit(page, '/datasets/ba-obras');
+  const preview = await page.getAttribute('main a:text-is("Vista previa")', 'href');
+  assert.match(preview ?? '', /^\/datasets\/ba-obras\/resource\/[^/?]+$/);
+  await visit(page, preview!, 'resource-preview');
+  const rows = page.locator('main table.usa-table--striped tbody tr');
+  assert.equal(await rows.count(), 25, 'a first page of 25 rows');
+  const firstRow = async () => (await rows.first().innerText()).trim();
+  const unsorted = await firstRow();
+  assert.ok(unsorted.length > 0);
+  // Sorting is a plain link in the column header: it reloads the page sorted by that column.
+  const header = page.locator('main table.usa-table--striped thead th', { has: page.locator('a', { hasText: /^nombre$/ }) });
+  await Promise.all([page.waitForURL(/[?&]sort=nombre&dir=asc/), header.locator('a').click()]);
+  assert.equal(await header.getAttribute('aria-sort'), 'ascending');
+  assert.equal(await rows.count(), 25);
+  assert.notEqual(await firstRow(), unsorted, 'sorting by nombre changes the first row');
   await visit(page, '/datasets/budget', 'budget-explorer');
   await page.close();
 });

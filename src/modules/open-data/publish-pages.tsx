@@ -326,13 +326,17 @@ export async function publishPages(app: FastifyInstance) {
     if (queued) {
       await queueLoad(services, r.id, r.file_id!, r.format, fields, request.user!.id);
     } else if (typesChanged && r.file_id && r.datastore_active) {
+      // The stored file is read back and converted again. If it is gone or no longer parses (a
+      // JSON that is not an array of records, a broken XLSX), or if its data contradict the new
+      // types, nothing changes and the editor is told why, in their language.
       const file = r.file_id;
       const raw = () => services.files.storage.read(file) as Readable;
       try {
-        const source = r.format === 'XLSX' ? xlsxAsCsv(raw) : r.format === 'JSON' ? await jsonAsCsv(raw) : raw;
-        await loadDatastore(services, r.id, source, { dictionary: fields });
+        const source = r.format === 'XLSX' ? xlsxAsCsv(raw) : r.format === 'JSON' ? await jsonAsCsv(raw).catch(unreadable) : raw;
+        await loadDatastore(services, r.id, guarded(source), { dictionary: fields });
       } catch (err) {
-        if (err instanceof LoadError) throw new HttpError(400, err.message);
+        if (err instanceof UnreadableFile) throw new HttpError(409, request.t('open-data.error.stored-file', { format: r.format || '?' }));
+        if (err instanceof LoadError) throw new HttpError(400, request.t('open-data.error.reload', { error: err.message }));
         throw err;
       }
     }
@@ -343,6 +347,37 @@ export async function publishPages(app: FastifyInstance) {
     });
     return reply.redirect(`/datasets/${d.name}/resource/${r.id}`, 303);
   });
+}
+
+/** A resource's stored file that cannot be read back (missing) or parsed as its format. */
+class UnreadableFile extends Error {}
+
+const unreadable = (err: unknown): never => {
+  throw err instanceof UnreadableFile ? err : new UnreadableFile(err instanceof Error ? err.message : String(err));
+};
+
+/**
+ * A source for the loader whose own failures (reading the file, converting XLSX or JSON to CSV)
+ * are UnreadableFile, told apart from the loader's (a LoadError) and the database's. The file
+ * loaded once, so a source that now yields nothing (exceljs reads a file that is not an XLSX as
+ * one without sheets) is unreadable too.
+ */
+function guarded(open: () => Readable): () => Readable {
+  return () =>
+    Readable.from(
+      (async function* () {
+        let bytes = 0;
+        try {
+          for await (const chunk of open()) {
+            bytes += (chunk as Buffer | string).length;
+            yield chunk;
+          }
+        } catch (err) {
+          unreadable(err);
+        }
+        if (!bytes) unreadable(new Error('the stored file yields no data'));
+      })(),
+    );
 }
 
 const baseType = (ckan: string) => ({ int8: 'int', int: 'int', numeric: 'numeric', date: 'date', timestamp: 'timestamp', bool: 'bool' })[ckan] ?? 'text';
