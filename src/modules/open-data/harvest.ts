@@ -19,7 +19,10 @@ export interface HarvestReport {
   updated: number;
   unchanged: number;
   offices: number;
+  /** Themes created. */
   themes: number;
+  /** Deleted themes a changed source still uses, brought back. */
+  themesRestored: number;
   errors: string[];
 }
 
@@ -124,38 +127,82 @@ export function dataJsonToPackages(catalog: Dict): Dict[] {
 
 interface Caches {
   offices: Map<string, number>;
+  /** Themes made sure of (active) in this run. */
   themes: Set<string>;
   /** Every dataset's id and source by name, read once: most packages need no lookup then. */
   datasets: Map<string, { id: string; source: string | null }>;
 }
 
-async function ensureOffice(db: OdDb, org: Dict | undefined, caches: Caches, report: HarvestReport): Promise<number> {
+/**
+ * What a harvest or the registry sync writes is audited with the system actor, and its audit
+ * entries say which run did it: `{ origin }` for a harvest, `{ module }` for the registry sync.
+ */
+export type Cause = { origin: string } | { module: string };
+
+/** Creates an office (core's `offices`) for a harvested organisation, audited as `office.create`. */
+export async function createSourceOffice(services: Services, db: OdDb, values: { slug: string; name: string; kind: 'other'; description: string }, cause: Cause): Promise<number> {
+  const write = async (trx: OdDb) => {
+    const row = await trx.insertInto('offices').values(values).returning('id').executeTakeFirstOrThrow();
+    await services.audit.record(systemActor, { action: 'office.create', subjectType: 'office', subjectId: row.id, officeId: row.id, details: { after: values, ...cause } }, coreDb(trx));
+    return row.id;
+  };
+  return db.isTransaction ? write(db) : db.transaction().execute(write);
+}
+
+/**
+ * Makes sure a theme a harvested (or registry) dataset uses is active: a missing one is created
+ * (`theme.create`), a deleted one is brought back (`theme.restore`, its title and description as
+ * the administrators left them) — unless `revive` is false (the dataset is deleted here, so nobody
+ * sees it: a theme the administrators deleted or never had is not brought in for it).
+ * Returns what happened, or null when the theme was left out.
+ */
+export async function ensureTheme(
+  services: Services,
+  db: OdDb,
+  t: { id?: string; name: string; title: string; description?: string; image_url?: string },
+  cause: Cause & { dataset: string },
+  revive = true,
+): Promise<'active' | 'created' | 'restored' | null> {
+  const found = await db.selectFrom('od_themes').select(['id', 'state']).where('name', '=', t.name).executeTakeFirst();
+  if (found?.state === 'active') return 'active';
+  if (!revive) return null;
+  const write = async (trx: OdDb) => {
+    if (!found) {
+      const row = await upsertTheme(trx, t);
+      await services.audit.record(systemActor, { action: 'theme.create', subjectType: 'theme', subjectId: row.id, details: { name: row.name, title: row.title, ...cause } }, coreDb(trx));
+      return 'created' as const;
+    }
+    const row = await trx.updateTable('od_themes').set({ state: 'active' }).where('id', '=', found.id).where('state', '=', 'deleted').returning(['id', 'name']).executeTakeFirst();
+    if (!row) return 'active' as const; // restored meanwhile by someone else
+    await services.audit.record(systemActor, { action: 'theme.restore', subjectType: 'theme', subjectId: row.id, details: { name: row.name, ...cause } }, coreDb(trx));
+    return 'restored' as const;
+  };
+  return db.isTransaction ? write(db) : db.transaction().execute(write);
+}
+
+async function ensureOffice(services: Services, db: OdDb, org: Dict | undefined, caches: Caches, report: HarvestReport, origin: string): Promise<number> {
   const slug = slugify(clean(org?.name) || clean(org?.title) || 'sin-organizacion');
   const cached = caches.offices.get(slug);
   if (cached) return cached;
-  let office = await db.selectFrom('offices').select('id').where('slug', '=', slug).executeTakeFirst();
-  if (!office) {
-    office = await db
-      .insertInto('offices')
-      .values({ slug, name: clean(org?.title) || slug, kind: 'other', description: clean(org?.description) })
-      .returning('id')
-      .executeTakeFirstOrThrow();
+  let id = (await db.selectFrom('offices').select('id').where('slug', '=', slug).executeTakeFirst())?.id;
+  if (!id) {
+    id = await createSourceOffice(services, db, { slug, name: clean(org?.title) || slug, kind: 'other', description: clean(org?.description) }, { origin });
     report.offices++;
   }
-  caches.offices.set(slug, office.id);
-  return office.id;
+  caches.offices.set(slug, id);
+  return id;
 }
 
-async function ensureThemes(db: OdDb, groups: Dict[], caches: Caches, report: HarvestReport): Promise<string[]> {
+/** The dataset's themes, made sure of; with `revive` false only those already active (see ensureTheme). */
+async function ensureThemes(services: Services, db: OdDb, groups: Dict[], caches: Caches, report: HarvestReport, cause: { origin: string; dataset: string }, revive: boolean): Promise<string[]> {
   const names: string[] = [];
   for (const g of groups ?? []) {
     const name = slugify(clean(g.name) || clean(g.title));
     if (!caches.themes.has(name)) {
-      const exists = await db.selectFrom('od_themes').select('name').where('name', '=', name).executeTakeFirst();
-      if (!exists) {
-        await upsertTheme(db, { id: clean(g.id) || undefined, name, title: clean(g.title) || clean(g.display_name) || name, description: clean(g.description), image_url: clean(g.image_display_url) });
-        report.themes++;
-      }
+      const done = await ensureTheme(services, db, { id: clean(g.id) || undefined, name, title: clean(g.title) || clean(g.display_name) || name, description: clean(g.description), image_url: clean(g.image_display_url) }, cause, revive);
+      if (!done) continue;
+      if (done === 'created') report.themes++;
+      if (done === 'restored') report.themesRestored++;
       caches.themes.add(name);
     }
     names.push(name);
@@ -178,17 +225,26 @@ async function harvestPackage(services: Services, db: OdDb, pkg: Dict, origin: s
     report.errors.push(`${name}: a dataset with this name exists and was not harvested from ${origin}; skipped`);
     return;
   }
-  const officeId = await ensureOffice(db, pkg.organization, caches, report);
-  const themes = await ensureThemes(db, pkg.groups ?? [], caches, report);
+  // What the officials decided here stands: read fresh, not from the run's start.
+  const current = existing ? await db.selectFrom('od_datasets').select(['state', 'status']).where('id', '=', existing.id).executeTakeFirst() : undefined;
+  const officeId = await ensureOffice(services, db, pkg.organization, caches, report, origin);
+  // A dataset deleted here is still updated (so that restoring it brings back the source's current
+  // metadata and links, and so that the next run finds it unchanged), but it brings no deleted or
+  // new theme into the catalogue for a dataset nobody sees.
+  const themes = await ensureThemes(services, db, pkg.groups ?? [], caches, report, { origin, dataset: name }, !current || current.state === 'active');
   const extras = extrasMap(pkg.extras);
-  const status: DatasetStatus = pkg.private === true ? 'draft' : 'published';
+  // The source's `private` sets the workflow status of a new dataset only. A re-harvest keeps the
+  // local `state` (a dataset deleted here stays deleted; only package_patch `state: active` restores
+  // it) and the local `status` (unpublished here stays unpublished; published here stays
+  // published), with one exception in the safe direction: a source that now marks a published
+  // dataset private takes it out of publication (draft), as the source withdrew it. A harvest never
+  // publishes or restores an existing dataset.
+  const status: DatasetStatus = !current ? (pkg.private === true ? 'draft' : 'published') : current.status === 'published' && pkg.private === true ? 'draft' : current.status;
   const values = {
     name,
     title: clean(pkg.title) || name,
     notes: clean(pkg.notes),
     office_id: officeId,
-    status,
-    state: 'active' as const,
     license_id: clean(pkg.license_id),
     license_title: clean(pkg.license_title),
     license_url: clean(pkg.license_url).trim(),
@@ -213,18 +269,26 @@ async function harvestPackage(services: Services, db: OdDb, pkg: Dict, origin: s
   };
   const savedId = await db.transaction().execute(async (trx) => {
     let id: string;
-    if (existing) {
+    if (existing && current) {
       id = existing.id;
-      await trx.updateTable('od_datasets').set(values).where('id', '=', id).execute();
+      // `state` is never written here, `status` only to withdraw (see above).
+      await trx
+        .updateTable('od_datasets')
+        .set({ ...values, ...(status !== current.status ? { status } : {}) })
+        .where('id', '=', id)
+        .execute();
+      if (status !== current.status) {
+        await services.audit.record(systemActor, { action: 'dataset.status', subjectType: 'dataset', subjectId: id, officeId, details: { from: current.status, to: status, origin, reason: 'private at the source' } }, coreDb(trx));
+      }
       report.updated++;
     } else {
       const taken = pkg.id ? await trx.selectFrom('od_datasets').select('id').where('id', '=', String(pkg.id)).executeTakeFirst() : undefined;
       id = pkg.id && !taken ? String(pkg.id) : crypto.randomUUID();
-      await trx.insertInto('od_datasets').values({ id, ...values }).execute();
+      await trx.insertInto('od_datasets').values({ id, ...values, status, state: 'active' }).execute();
       report.created++;
     }
     const resources = (pkg.resources ?? []) as Dict[];
-    const mine = existing ? await trx.selectFrom('od_resources').select(['id', 'url', 'url_type', 'format', 'size', 'hash', 'state']).where('dataset_id', '=', id).execute() : [];
+    const mine = current ? await trx.selectFrom('od_resources').select(['id', 'url', 'url_type', 'format', 'size', 'hash', 'state']).where('dataset_id', '=', id).execute() : [];
     const present = new Set(mine.filter((r) => r.url_type !== null).map((r) => r.id));
     // Harvested links are updated in place (matched by id, else by URL), never deleted and
     // re-inserted: their version history hangs off the resource row.
@@ -294,7 +358,11 @@ async function harvestPackage(services: Services, db: OdDb, pkg: Dict, origin: s
         .onConflict((oc) => oc.columns(['resource_id', 'version']).doNothing())
         .execute();
     }
-    await services.audit.record(systemActor, { action: existing ? 'dataset.harvest.update' : 'dataset.harvest.create', subjectType: 'dataset', subjectId: id, officeId, details: { origin, name } }, coreDb(trx));
+    await services.audit.record(
+      systemActor,
+      { action: current ? 'dataset.harvest.update' : 'dataset.harvest.create', subjectType: 'dataset', subjectId: id, officeId, details: { origin, name, ...(current ? { state: current.state, status } : {}) } },
+      coreDb(trx),
+    );
     return id;
   });
   caches.datasets.set(name, { id: savedId, source });
@@ -340,7 +408,7 @@ export async function* readSource(source: string): AsyncGenerator<Dict> {
 export async function harvest(services: Services, source: string, opts: { origin?: string; onProgress?: (n: number) => void } = {}): Promise<HarvestReport> {
   const db = odDb(services);
   const origin = opts.origin ?? (/^https?:/.test(source) ? new URL(source).host : path.basename(path.resolve(source)));
-  const report: HarvestReport = { created: 0, updated: 0, unchanged: 0, offices: 0, themes: 0, errors: [] };
+  const report: HarvestReport = { created: 0, updated: 0, unchanged: 0, offices: 0, themes: 0, themesRestored: 0, errors: [] };
   const known = await db.selectFrom('od_datasets').select(['id', 'name', 'source']).execute();
   const caches: Caches = { offices: new Map(), themes: new Set(), datasets: new Map(known.map((d) => [d.name, { id: d.id, source: d.source }])) };
   let n = 0;
@@ -364,7 +432,7 @@ export const harvestCommand: CliCommand = {
       return 2;
     }
     const r = await harvest(services, source, { onProgress: (n) => n % 50 === 0 && console.log(`${n} datasets read…`) });
-    console.log(`Harvested ${source}: ${r.created} created, ${r.updated} updated, ${r.unchanged} unchanged; ${r.offices} organisations and ${r.themes} themes created.`);
+    console.log(`Harvested ${source}: ${r.created} created, ${r.updated} updated, ${r.unchanged} unchanged; ${r.offices} organisations and ${r.themes} themes created, ${r.themesRestored} deleted themes restored.`);
     for (const e of r.errors) console.error(`  ! ${e}`);
     return r.errors.length ? 1 : 0;
   },

@@ -1,7 +1,8 @@
 import type { Services } from '../../core/services';
 import { systemActor } from '../../core/audit';
-import { odDb, findDataset, upsertTheme } from './store';
+import { odDb, findDataset } from './store';
 import { coreDb } from './store';
+import { createSourceOffice, ensureTheme } from './harvest';
 
 /** The office that publishes what the platform itself produces (the registry's datasets). */
 export const PLATFORM_OFFICE = 'cabildo';
@@ -21,39 +22,40 @@ export async function syncRegistry(services: Services): Promise<{ created: numbe
   let unchanged = 0;
   for (const { module, dataset } of services.registry.datasets()) {
     await db.transaction().execute(async (trx) => {
-      let office = await trx.selectFrom('offices').select('id').where('slug', '=', PLATFORM_OFFICE).executeTakeFirst();
-      office ??= await trx
-        .insertInto('offices')
-        .values({ slug: PLATFORM_OFFICE, name: services.config.cityName, kind: 'other', description: '' })
-        .returning('id')
-        .executeTakeFirstOrThrow();
-      if (!(await trx.selectFrom('od_themes').select('name').where('name', '=', dataset.theme).executeTakeFirst())) {
-        await upsertTheme(trx, { name: dataset.theme, title: titleOf(dataset.theme) });
-      }
+      const existing = await findDataset(trx, dataset.slug);
+      // A dataset of that name from elsewhere (an official's, a harvest's) is left alone.
+      if (existing && existing.source !== `registry:${module}`) return;
+      const office =
+        (await trx.selectFrom('offices').select('id').where('slug', '=', PLATFORM_OFFICE).executeTakeFirst())?.id ??
+        (await createSourceOffice(services, trx, { slug: PLATFORM_OFFICE, name: services.config.cityName, kind: 'other', description: '' }, { module }));
+      // A deleted theme the declaration still uses comes back (audited), as the harvester's; but not
+      // for a dataset deleted here, which then simply leaves it out.
+      const live = !existing || existing.state === 'active';
+      const theme = await ensureTheme(services, trx, { name: dataset.theme, title: titleOf(dataset.theme) }, { module, dataset: dataset.slug }, live);
+      // `state` and `status` are the officials' here: set when the dataset is created (published,
+      // active), never afterwards, so that a registry dataset deleted or unpublished here stays so
+      // across syncs. Its metadata and resources still follow the declaration (restoring it then
+      // brings back the current one), and an unchanged declaration still writes nothing.
       const values = {
         title: dataset.title['es-AR'],
         notes: dataset.description['es-AR'],
-        office_id: office.id,
-        status: 'published' as const,
-        state: 'active' as const,
+        office_id: office,
         license_id: 'CC-BY-4.0',
         license_title: 'Creative Commons Attribution 4.0',
         license_url: 'https://creativecommons.org/licenses/by/4.0/',
         accrual_periodicity: dataset.accrualPeriodicity,
         language: ['spa'],
         tags: dataset.keywords,
-        themes: [dataset.theme],
+        themes: theme ? [dataset.theme] : [],
         extras: JSON.stringify([{ key: 'title_en', value: dataset.title.en }, { key: 'notes_en', value: dataset.description.en }]),
         source: `registry:${module}`,
       };
-      const existing = await findDataset(trx, dataset.slug);
       const rows = dataset.resources.map((r, i) => ({
         id: `registry-${dataset.slug}-${r.slug}`,
         row: { dataset_id: existing?.id ?? `registry-${dataset.slug}`, position: i, name: r.name, format: r.format, mimetype: r.mediaType, url: `${base}/published/${dataset.slug}/${r.slug}`, state: 'active' },
       }));
       let id: string;
       if (existing) {
-        if (existing.source !== `registry:${module}`) return;
         id = existing.id;
         // Nothing declared changed: no new modified date, no audit entry, no catalogue version bump.
         if (await sameAsStored(trx, existing, values, rows)) {
@@ -64,7 +66,7 @@ export async function syncRegistry(services: Services): Promise<{ created: numbe
         updated++;
       } else {
         id = `registry-${dataset.slug}`;
-        await trx.insertInto('od_datasets').values({ id, name: dataset.slug, ...values, issued: new Date(), modified: new Date(), metadata_created: new Date(), metadata_modified: new Date() }).execute();
+        await trx.insertInto('od_datasets').values({ id, name: dataset.slug, ...values, status: 'published', state: 'active', issued: new Date(), modified: new Date(), metadata_created: new Date(), metadata_modified: new Date() }).execute();
         created++;
       }
       for (const [i, r] of dataset.resources.entries()) {
@@ -76,7 +78,7 @@ export async function syncRegistry(services: Services): Promise<{ created: numbe
           await trx.insertInto('od_resource_versions').values({ resource_id: rid, version: 1, url: row.url, format: r.format }).execute();
         }
       }
-      await services.audit.record(systemActor, { action: existing ? 'dataset.registry.update' : 'dataset.registry.create', subjectType: 'dataset', subjectId: id, officeId: office.id, details: { module } }, coreDb(trx));
+      await services.audit.record(systemActor, { action: existing ? 'dataset.registry.update' : 'dataset.registry.create', subjectType: 'dataset', subjectId: id, officeId: office, details: { module, ...(existing ? { state: existing.state, status: existing.status } : {}) } }, coreDb(trx));
     });
   }
   return { created, updated, unchanged };
@@ -91,9 +93,11 @@ async function sameAsStored(
   rows: Array<{ id: string; row: Record<string, unknown> }>,
 ): Promise<boolean> {
   const stored = existing as unknown as Record<string, unknown>;
+  // Extras are a set of keys: the API (package_patch) stores them sorted, the sync in its own order.
+  const byKey = (extras: unknown) => [...((extras ?? []) as Array<{ key: string; value: string }>)].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   for (const [k, v] of Object.entries(values)) {
-    const mine = k === 'extras' ? JSON.parse(String(v)) : v;
-    if (JSON.stringify(stored[k]) !== JSON.stringify(mine)) return false;
+    const [mine, theirs] = k === 'extras' ? [byKey(JSON.parse(String(v))), byKey(stored[k])] : [v, stored[k]];
+    if (JSON.stringify(theirs) !== JSON.stringify(mine)) return false;
   }
   const resources = await trx
     .selectFrom('od_resources')
