@@ -50,3 +50,35 @@ export function assertOfficeMember(request: FastifyRequest, officeId: number | n
   if (u.roles.includes('admin')) return;
   if (officeId == null || !u.officeIds.includes(officeId)) throw forbidden('You act only for your own office');
 }
+
+/**
+ * PostgreSQL refuses U+0000 in text (and jsonb), so a NUL byte reaching a query is a 500. A request
+ * carrying one anywhere (path, query, form or JSON body) is refused with this 400 before any route
+ * runs (platformHttp's hooks); `field` names the parameter when there is one.
+ */
+export class NulCharacterError extends HttpError {
+  constructor(readonly field?: string) {
+    super(400, `Invalid character U+0000 (NUL) in ${field ? `parameter "${field}"` : 'the request'}`, 'error.nul', field ? { parameter: field } : undefined);
+  }
+}
+
+/**
+ * Where a parsed query or body hides a U+0000: the top-level key holding it ('' for the value
+ * itself, or for a key that contains one), or null if there is none. Walked without recursion: a
+ * deeply nested JSON body cannot overflow the stack.
+ */
+export function nulIn(value: unknown): string | null {
+  const stack: Array<[unknown, string]> = [[value, '']];
+  while (stack.length) {
+    const [v, top] = stack.pop()!;
+    if (typeof v === 'string') {
+      if (v.includes('\0')) return top;
+    } else if (v && typeof v === 'object' && !Buffer.isBuffer(v)) {
+      for (const [k, x] of Object.entries(v)) {
+        if (k.includes('\0')) return top;
+        stack.push([x, top || k]);
+      }
+    }
+  }
+  return null;
+}

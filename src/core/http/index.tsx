@@ -17,7 +17,7 @@ import type { PageContext, SessionUser } from '../ui/context';
 import { renderDocument, type LayoutProps } from '../ui/layout';
 import { Assets, uswdsDist, uswdsVersion, leafletDist, leafletVersion } from '../ui/assets';
 import { SESSION_COOKIE, tokenFromHeader, userFromApiToken, userFromSession } from '../auth/session';
-import { HttpError } from './guards';
+import { HttpError, NulCharacterError, nulIn } from './guards';
 import { problem } from './problem';
 import type { Actor } from '../audit';
 
@@ -175,6 +175,10 @@ export const platformHttp = fp(async function platformHttp(app: FastifyInstance,
     request.t = services.i18n.translator(locale);
     request.fmt = formatters(locale);
 
+    // U+0000 in the path or the query: a 400 before anything reads the database (PostgreSQL refuses it).
+    const inQuery = nulIn(request.query);
+    if (inQuery !== null || /%00|\0/.test(request.url)) throw new NulCharacterError(inQuery || undefined);
+
     const token = tokenFromHeader(request.headers.authorization);
     if (token && (request.url.startsWith('/api/') || request.url.startsWith('/open311/'))) {
       request.user = await userFromApiToken(services.db, token);
@@ -188,6 +192,12 @@ export const platformHttp = fp(async function platformHttp(app: FastifyInstance,
       if (request.user) request.authVia = 'session';
       else reply.clearCookie(SESSION_COOKIE, { path: '/' });
     }
+  });
+
+  // …and in a form or JSON body, once parsed (multipart fields are read by the routes themselves).
+  app.addHook('preValidation', async (request) => {
+    const inBody = nulIn(request.body);
+    if (inBody !== null) throw new NulCharacterError(inBody || undefined);
   });
 
   // Every state change from a browser carries the form's CSRF token; token-authenticated

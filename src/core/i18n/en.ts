@@ -36,6 +36,7 @@ export const en: Record<string, string> = {
   'error.500.title': 'Something went wrong',
   'error.500.body': 'We had a problem showing this page. It has been logged; please try again in a few minutes.',
   'error.csrf': 'The form expired or did not come from this site. Reload the page and try again.',
+  'error.nul': 'The address or the form contains a null character (U+0000), which we cannot process. Remove it and try again.',
   'error.back': 'Back to the home page',
   'search.title': 'Search',
   'search.results': '{count} results for “{q}”',

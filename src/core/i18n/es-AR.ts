@@ -37,6 +37,7 @@ export const esAR: Record<string, string> = {
   'error.500.title': 'Algo salió mal',
   'error.500.body': 'Tuvimos un problema al mostrar esta página. Ya quedó registrado; probá de nuevo en unos minutos.',
   'error.csrf': 'El formulario venció o no vino de este sitio. Volvé a cargar la página e intentá de nuevo.',
+  'error.nul': 'La dirección o el formulario tiene un carácter nulo (U+0000), que no podemos procesar. Quitalo y volvé a intentar.',
   'error.back': 'Volver al inicio',
   'search.title': 'Buscar',
   'search.results': '{count} resultados para «{q}»',

@@ -241,7 +241,11 @@ test('a ragged or mis-encoded CSV is refused with the row and changes nothing', 
   const mixed = Buffer.concat([Buffer.from('nombre,valor\nÁrbol,1\n'), Buffer.from([0x4e, 0xfa, 0xf1, 0x65, 0x7a, 0x2c, 0x32, 0x0a])]);
   const big = Buffer.concat([Buffer.from('nombre,valor\n' + 'Árbol,1\n'.repeat(60000)), Buffer.from([0x4e, 0xfa, 0xf1, 0x65, 0x7a, 0x2c, 0x32, 0x0a])]);
   await rejects(editor.action.resource_create(form({ package_id: 'hospitales', format: 'CSV' }, { name: 'm.csv', data: big })), 'Validation Error');
-  assert.ok(mixed.length > 0);
+  // A small one (as BA's SUACI file): Latin-1 with UTF-8 lines. Each line loads as written.
+  const small = (await editor.action.resource_create(form({ package_id: 'hospitales', format: 'CSV' }, { name: 'm2.csv', data: mixed }))) as { id: string };
+  const repaired = (await anon.action.datastore_search({ resource_id: small.id })) as { records: Array<{ nombre: string }> };
+  assert.deepEqual(repaired.records.map((x) => x.nombre), ['Árbol', 'Núñez']);
+  await editor.action.resource_delete({ id: small.id });
   const after = (await anon.action.package_show({ id: 'hospitales' })) as { num_resources: number };
   assert.equal(after.num_resources, before.num_resources);
   // The failed replacement of a loaded table leaves the old table in place.

@@ -21,13 +21,14 @@ import {
   type Viewer,
   type OdDb,
 } from './store';
-import { packageDict, resourceDict, orgDict, groupDict, CkanError, notFoundError, authError, validationError } from './ckan';
+import { packageDict, resourceDict, orgDict, groupDict, CkanError, notFoundError, authError, validationError, type ResourceVersionRow } from './ckan';
 import { parseFacetFields, parseFq, parseSort, splitQuery, SearchQueryError, FACET_FIELDS } from './domain/search-query';
 import { searchDatastore, searchDatastoreSql, toList, DatastoreQueryError, DatastoreSqlUnavailable, SqlGuardError } from './datastore';
 import { createPackage, updatePackage, deletePackage, createResource, updateResource as updateResourceAction, deleteResource, receiveUpload, discardUnused, type Upload } from './publishing';
 import { datastoreCreate, datastoreUpsert, datastoreDelete, DatastoreWriteError } from './datastore-write';
 import { createTheme, updateTheme, deleteTheme, asCkan } from './themes';
 import type { DatasetRow, ThemeRow } from './tables';
+import { NulCharacterError } from '../../core/http/guards';
 
 type Params = Record<string, unknown>;
 type Handler = (ctx: ActionContext) => Promise<unknown>;
@@ -64,6 +65,26 @@ function idParam(p: Params, key = 'id'): string {
   return String(v);
 }
 
+/** The version history of one resource, or of every resource of these datasets (one query), newest first. */
+async function versionsOf(db: OdDb, of: { resourceId: string } | { datasetIds: string[] }): Promise<Map<string, ResourceVersionRow[]>> {
+  const out = new Map<string, ResourceVersionRow[]>();
+  if ('datasetIds' in of && !of.datasetIds.length) return out;
+  const rows = await db
+    .selectFrom('od_resource_versions as v')
+    .innerJoin('od_resources as r', 'r.id', 'v.resource_id')
+    .selectAll('v')
+    .where('resourceId' in of ? 'r.id' : 'r.dataset_id', 'in', 'resourceId' in of ? [of.resourceId] : of.datasetIds)
+    .orderBy('v.resource_id')
+    .orderBy('v.version', 'desc')
+    .execute();
+  for (const v of rows) {
+    const list = out.get(v.resource_id) ?? [];
+    list.push(v);
+    out.set(v.resource_id, list);
+  }
+  return out;
+}
+
 export async function packageDicts(ctx: { services: Services; db: OdDb }, datasets: DatasetRow[], knownThemes?: ThemeRow[]) {
   if (!datasets.length) return [];
   const [offices, themes, resources] = await Promise.all([
@@ -71,7 +92,13 @@ export async function packageDicts(ctx: { services: Services; db: OdDb }, datase
     knownThemes ?? allThemes(ctx.db),
     resourcesOf(ctx.db, datasets.map((d) => d.id)),
   ]);
-  return datasets.map((d) => packageDict(d, offices.get(d.office_id), themes, resources.get(d.id) ?? [], ctx.services.config.baseUrl));
+  const versions = await versionsOf(ctx.db, { datasetIds: datasets.map((d) => d.id) });
+  return datasets.map((d) => packageDict(d, offices.get(d.office_id), themes, resources.get(d.id) ?? [], ctx.services.config.baseUrl, versions));
+}
+
+/** resource_show's dict, and what the write actions answer: with its version history. */
+async function resourceDictOf(ctx: { services: Services; db: OdDb }, r: Parameters<typeof resourceDict>[0]) {
+  return resourceDict(r, ctx.services.config.baseUrl, (await versionsOf(ctx.db, { resourceId: r.id })).get(r.id) ?? []);
 }
 
 /** A dataset the viewer may see: public ones for everybody; drafts and deleted ones for its editors. */
@@ -163,7 +190,7 @@ READ.resource_show = async (ctx) => {
   const r = await findResource(ctx.db, idParam(ctx.params));
   if (!r) throw notFoundError('Resource');
   await visibleDataset(ctx, r.dataset_id);
-  return resourceDict(r, ctx.services.config.baseUrl);
+  return resourceDictOf(ctx, r);
 };
 
 async function orgCounts(db: OdDb) {
@@ -306,7 +333,7 @@ READ.datastore_search_sql = async (ctx) => {
       const d = await findDataset(db, res.dataset_id);
       return !!d && (isPublic(d) || canEdit(ctx.viewer, d.office_id)) && !!(await datastoreInfo(db, res.id));
     });
-    return { sql: statement, records: r.records, fields: r.fields, records_format: 'objects' };
+    return { sql: statement, records: r.records, fields: r.fields, records_format: 'objects', ...(r.truncated ? { records_truncated: true } : {}) };
   } catch (err) {
     if (err instanceof SqlGuardError) throw validationError({ query: [err.message] });
     if (err instanceof DatastoreSqlUnavailable) throw new CkanError(503, 'Service Unavailable', err.message);
@@ -357,19 +384,19 @@ WRITE.package_delete = async (ctx) => {
 WRITE.resource_create = async (ctx) => {
   const w = writer(ctx);
   const r = await createResource(ctx.services, w.actor, ctx.viewer, ctx.params, ctx.upload);
-  return resourceDict(r, ctx.services.config.baseUrl);
+  return resourceDictOf(ctx, r);
 };
 
 WRITE.resource_update = async (ctx) => {
   const w = writer(ctx);
   const r = await updateResourceAction(ctx.services, w.actor, ctx.viewer, ctx.params, ctx.upload, 'update');
-  return resourceDict(r, ctx.services.config.baseUrl);
+  return resourceDictOf(ctx, r);
 };
 
 WRITE.resource_patch = async (ctx) => {
   const w = writer(ctx);
   const r = await updateResourceAction(ctx.services, w.actor, ctx.viewer, ctx.params, ctx.upload, 'patch');
-  return resourceDict(r, ctx.services.config.baseUrl);
+  return resourceDictOf(ctx, r);
 };
 
 WRITE.resource_delete = async (ctx) => {
@@ -466,6 +493,10 @@ async function readParams(services: Services, request: FastifyRequest): Promise<
     let upload: Upload | undefined;
     try {
       for await (const part of request.parts()) {
+        // Multipart parts are read here, after core's check of parsed bodies: the same 400.
+        const text = part.type === 'file' ? part.filename : part.value;
+        if (part.fieldname.includes('\0')) throw new NulCharacterError();
+        if (typeof text === 'string' && text.includes('\0')) throw new NulCharacterError(part.fieldname);
         if (part.type === 'file') {
           // Only a signed-in user's file can become a resource: an anonymous one is drained, not stored.
           if (part.fieldname === 'upload' && !upload && request.user) upload = await receiveUpload(services, part, request.user.id);
@@ -485,11 +516,25 @@ async function readParams(services: Services, request: FastifyRequest): Promise<
   return { params };
 }
 
-/** A small LRU of serialised answers; entries of older catalogue versions age out. */
-class AnswerCache {
+/**
+ * An LRU of serialised answers (a Map keeps insertion order: a hit moves to the end, eviction
+ * takes from the front), bounded by the characters it holds, keys included: a cap on the number
+ * of entries would let anyone fill memory with large answers by varying rows/start or
+ * limit/offset. Answers above `maxEntryChars` are not kept. Entries of older catalogue versions
+ * are never hit again and age out.
+ */
+export class AnswerCache {
   enabled = true;
   private readonly entries = new Map<string, string>();
-  constructor(private readonly max: number) {}
+  /** Characters held (keys and answers). */
+  used = 0;
+  constructor(
+    readonly maxChars: number,
+    readonly maxEntryChars = 1_000_000,
+  ) {}
+  has(key: string) {
+    return this.entries.has(key);
+  }
   get(key: string) {
     const v = this.entries.get(key);
     if (v !== undefined) {
@@ -499,13 +544,34 @@ class AnswerCache {
     return v;
   }
   set(key: string, value: string) {
-    if (value.length > 1_000_000) return;
+    const cost = key.length + value.length;
+    if (cost > this.maxEntryChars) return;
+    const old = this.entries.get(key);
+    if (old !== undefined) {
+      this.entries.delete(key);
+      this.used -= key.length + old.length;
+    }
     this.entries.set(key, value);
-    if (this.entries.size > this.max) this.entries.delete(this.entries.keys().next().value!);
+    this.used += cost;
+    for (const [k, v] of this.entries) {
+      if (this.used <= this.maxChars) break;
+      this.entries.delete(k);
+      this.used -= k.length + v.length;
+    }
   }
 }
 
-export const cache = new AnswerCache(1000);
+/**
+ * 64 M characters per process: answers are JSON, mostly one byte a character in V8 (Latin-1),
+ * two for answers with other characters, so at most 128 MB.
+ */
+export const cache = new AnswerCache(64 * 1024 * 1024);
+
+/** datastore_search_sql calls a minute per address (OPEN_DATA_SQL_PER_MINUTE, default 60). */
+export function sqlCallsPerMinute(env: NodeJS.ProcessEnv): number {
+  const n = Number(env.OPEN_DATA_SQL_PER_MINUTE);
+  return Number.isInteger(n) && n > 0 ? n : 60;
+}
 
 /**
  * Reads the catalogue version for the answer cache, coalescing concurrent requests: a request
@@ -549,11 +615,22 @@ export async function ckanApi(app: FastifyInstance) {
   const services = app.services;
   const help = (action: string) => `${services.config.baseUrl}/api/3/action/help_show?name=${action}`;
   const readVersion = versionReader(services);
+  // datastore_search_sql plans (and may run) a statement that can cost seconds, and PGlite has one
+  // thread: calls are counted per address in core's rate-limit store (Redis when REDIS_URL is set).
+  const sqlLimit = app.createRateLimit({ max: sqlCallsPerMinute(process.env), timeWindow: '1 minute', keyGenerator: (request) => `od-sql:${request.ip}` });
+  const admitSql = async (request: FastifyRequest, reply: FastifyReply) => {
+    const res = await sqlLimit(request);
+    if (res.isAllowed || !res.isExceeded) return;
+    const wait = Math.max(1, res.ttlInSeconds);
+    reply.header('retry-after', String(wait));
+    throw new CkanError(429, 'Too Many Requests', `Too many datastore_search_sql calls from this address (at most ${res.max} a minute): try again in ${wait} s`);
+  };
 
   app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, request, reply: FastifyReply) => {
     const action = (request.params as { action?: string })?.action ?? '';
     let e: CkanError;
     if (err instanceof CkanError) e = err;
+    else if (err instanceof NulCharacterError) e = new CkanError(400, 'Validation Error', err.message, err.field ? { [err.field]: [err.message] } : undefined);
     else if (err.code === 'FST_REQ_FILE_TOO_LARGE' || err.code === 'FST_PARTS_LIMIT' || err.code === 'FST_FILES_LIMIT' || err.code === 'FST_ERR_CTP_BODY_TOO_LARGE')
       e = new CkanError(413, 'Validation Error', 'Upload too large', { upload: [`The file is larger than the limit of ${services.config.uploadLimitBytes} bytes`] });
     else if (err.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || err.code === 'FST_ERR_CTP_EMPTY_JSON_BODY') e = new CkanError(400, 'Bad Request', 'Bad request - JSON Error: could not parse the request body as JSON');
@@ -573,6 +650,7 @@ export async function ckanApi(app: FastifyInstance) {
     const write = Object.hasOwn(WRITE, action) ? WRITE[action] : undefined;
     if (!read && !write) throw new CkanError(400, 'Bad Request', `Bad request - Action name not known: ${action}`);
     if (write && request.method !== 'POST') throw new CkanError(400, 'Bad Request', 'Bad request - JSON Error: Invalid request. Please use POST method for your request');
+    if (action === 'datastore_search_sql') await admitSql(request, reply);
     const { params, upload } = await readParams(services, request);
     try {
       return await act(action, read, write, params, upload, request, reply);

@@ -1,5 +1,6 @@
 import type { Office } from './store';
-import type { DatasetRow, ResourceRow, ThemeRow, DictionaryField } from './tables';
+import type { Selectable } from 'kysely';
+import type { DatasetRow, ResourceRow, ThemeRow, DictionaryField, OdResourceVersionsTable } from './tables';
 import type { DatasetInput, ResourceInput } from './store';
 
 /** CKAN's error: `__type` plus either `message` or one list of messages per invalid field. */
@@ -64,7 +65,26 @@ export function groupDict(t: ThemeRow, packageCount?: number) {
   };
 }
 
-export function resourceDict(r: ResourceRow, baseUrl: string) {
+export type ResourceVersionRow = Selectable<OdResourceVersionsTable>;
+
+/**
+ * A resource's version history as the dataset page shows it, newest first (not CKAN's: an extra
+ * key, which CKAN clients ignore). An uploaded version downloads from the page's route
+ * (`…/download?version=N`); a link's version is the link it was.
+ */
+export function versionDicts(r: Pick<ResourceRow, 'id' | 'dataset_id'>, versions: ResourceVersionRow[], baseUrl: string) {
+  return versions.map((v) => ({
+    version: v.version,
+    created: ckanTime(v.created_at),
+    format: v.format,
+    size: v.size == null ? null : Number(v.size),
+    hash: v.hash,
+    url: v.file_id ? `${baseUrl}/datasets/${r.dataset_id}/resource/${r.id}/download?version=${v.version}` : /^https?:\/\//i.test(v.url) ? v.url : null,
+  }));
+}
+
+/** CKAN's resource dict; with `versions`, our extra keys `versions` (its history) and `downloads` too. */
+export function resourceDict(r: ResourceRow, baseUrl: string, versions?: ResourceVersionRow[]) {
   const url = r.url_type === 'upload' ? `${baseUrl}/datasets/${r.dataset_id}/resource/${r.id}/download` : r.url;
   const dict: Record<string, unknown> = {
     ...r.extras,
@@ -89,6 +109,10 @@ export function resourceDict(r: ResourceRow, baseUrl: string) {
     cache_last_updated: null,
     mimetype_inner: null,
   };
+  if (versions) {
+    dict.versions = versionDicts(r, versions, baseUrl);
+    dict.downloads = Number(r.downloads);
+  }
   if (r.fields.length) {
     // Andino's data dictionary: a JSON string of {title, type, description, units}.
     dict.attributesDescription = JSON.stringify(
@@ -98,7 +122,7 @@ export function resourceDict(r: ResourceRow, baseUrl: string) {
   return dict;
 }
 
-export function packageDict(d: DatasetRow, office: Office | undefined, themes: ThemeRow[], resources: ResourceRow[], baseUrl: string) {
+export function packageDict(d: DatasetRow, office: Office | undefined, themes: ThemeRow[], resources: ResourceRow[], baseUrl: string, versions?: Map<string, ResourceVersionRow[]>) {
   const extras = d.extras.filter((e) => !DCAT_EXTRAS.includes(e.key));
   if (d.accrual_periodicity) extras.push({ key: 'accrualPeriodicity', value: d.accrual_periodicity });
   if (d.issued) extras.push({ key: 'issued', value: ckanTime(d.issued)! });
@@ -136,11 +160,13 @@ export function packageDict(d: DatasetRow, office: Office | undefined, themes: T
     tags: d.tags.map((t) => ({ id: t, name: t, display_name: t, state: 'active', vocabulary_id: null })),
     num_tags: d.tags.length,
     extras,
-    resources: resources.map((r) => resourceDict(r, baseUrl)),
+    resources: resources.map((r) => resourceDict(r, baseUrl, versions ? (versions.get(r.id) ?? []) : undefined)),
     num_resources: resources.length,
     relationships_as_object: [],
     relationships_as_subject: [],
+    // CKAN's tracking_summary counts page views; downloads (of any of its files) are our extra key.
     tracking_summary: { total: d.views, recent: d.views },
+    downloads: Number(d.downloads),
   };
 }
 
@@ -285,6 +311,8 @@ const RESOURCE_KEYS = new Set([
   'id', 'package_id', 'name', 'description', 'format', 'mimetype', 'url', 'url_type', 'size', 'hash', 'position', 'state',
   'created', 'last_modified', 'metadata_modified', 'datastore_active', 'resource_type', 'cache_url', 'cache_last_updated',
   'mimetype_inner', 'upload', 'attributesDescription', 'fields', 'revision_id',
+  // Ours, shown by resource_show/package_show: a client sending a dict back does not store them.
+  'versions', 'downloads',
 ]);
 
 export function parseDictionary(v: unknown): DictionaryField[] {

@@ -7,6 +7,7 @@ import { sql } from 'kysely';
 import type { TestContext } from '../../core/testing/harness';
 import { ckanFixture, rejects, type CkanClient } from './testing';
 import { odDb } from './store';
+import { sqlSettings } from './datastore';
 import { DATASTORE_READER } from './migrations/0001_open_data';
 
 let t: TestContext;
@@ -115,6 +116,22 @@ test('the statement runs as the reader role, which cannot read the app tables (b
 
 // Last: it drops the role. On PostgreSQL roles are shared by every database of the cluster (other
 // test files run beside this one), so there it is skipped; the code path is the same.
+test('as CKAN, at most rows_max records come back, with records_truncated when there were more', async () => {
+  const max = sqlSettings.rowsMax;
+  sqlSettings.rowsMax = 100;
+  try {
+    const cut = (await anon.action.datastore_search_sql({ sql: `SELECT monto FROM "${big}" ORDER BY monto` })) as { records: Array<{ monto: number }>; records_truncated?: boolean };
+    assert.equal(cut.records.length, 100);
+    assert.equal(cut.records_truncated, true);
+    assert.equal(cut.records[99].monto, 99);
+    const whole = (await anon.action.datastore_search_sql({ sql: `SELECT monto FROM "${big}" WHERE monto < 100;` })) as { records: unknown[]; records_truncated?: boolean };
+    assert.equal(whole.records.length, 100);
+    assert.equal(whole.records_truncated, undefined);
+  } finally {
+    sqlSettings.rowsMax = max;
+  }
+});
+
 test('without the reader role datastore_search_sql is refused with a clear CKAN error, never run as the app', async (ctx) => {
   if (t.services.database.engine !== 'pglite') return ctx.skip('roles are cluster-wide on PostgreSQL');
   await sql.raw(`drop owned by ${DATASTORE_READER}; drop role ${DATASTORE_READER}`).execute(t.services.db);

@@ -2,7 +2,7 @@ import { sql, type Kysely } from 'kysely';
 import type { Services } from '../../core/services';
 import { odDb, datastoreInfo, type OdDb } from './store';
 import { tableRef, readerRoleUsable, dropDatastore } from './datastore';
-import { CKAN_TYPE, SQL_TYPE, cellProblem, columnTypeFromCkan, type ColumnType } from './domain/tabular';
+import { CKAN_TYPE, SQL_TYPE, cellProblem, columnTypeFromCkan, numberText, type ColumnType } from './domain/tabular';
 import { DATASTORE_READER } from './migrations/0001_open_data';
 import type { DictionaryField } from './tables';
 
@@ -74,7 +74,11 @@ function checkRecords(rows: Array<Record<string, unknown>>, columns: Map<string,
   });
 }
 
-const value = (c: Column, v: unknown) => sql`${cellText(v)}::${sql.raw(SQL_TYPE[c.type])}`;
+const typedText = (c: Column, v: unknown) => {
+  const text = cellText(v);
+  return text != null && c.type === 'numeric' ? numberText(text.trim()) : text;
+};
+const value = (c: Column, v: unknown) => sql`${typedText(c, v)}::${sql.raw(SQL_TYPE[c.type])}`;
 
 async function insertRows(trx: Kysely<unknown>, resourceId: string, rows: Array<Record<string, unknown>>, columns: Map<string, Column>) {
   for (const r of rows) {
@@ -256,7 +260,7 @@ export async function datastoreDelete(services: Services, resourceId: string, fi
       const problem = v == null ? null : cellProblem(c.type, String(v));
       if (problem) throw new DatastoreWriteError({ filters: [`field "${k}": ${problem}`] });
     }
-    return sql`${sql.id(k)} = any(${values.map(cellText)}::${sql.raw(SQL_TYPE[c.type])}[])`;
+    return sql`${sql.id(k)} = any(${values.map((v) => typedText(c, v))}::${sql.raw(SQL_TYPE[c.type])}[])`;
   });
   let deleted = 0;
   await db.transaction().execute(async (trx) => {

@@ -9,7 +9,7 @@ import { sql } from 'kysely';
 import type { Services } from '../../core/services';
 import { odDb, type OdDb } from './store';
 import type { DictionaryField } from './tables';
-import { CKAN_TYPE, SQL_TYPE, cellProblem, columnNames, columnTypeFromCkan, detectDelimiter, paramCell, widen, type ColumnType } from './domain/tabular';
+import { CKAN_TYPE, SQL_TYPE, cellProblem, columnNames, columnTypeFromCkan, detectDelimiter, hasDecimalComma, numberText, paramCell, widen, type ColumnType } from './domain/tabular';
 import { guardSelect, planFacts, SqlGuardError } from './domain/sql-guard';
 import { DATASTORE_READER } from './migrations/0001_open_data';
 
@@ -78,6 +78,8 @@ function isUtf8(buf: Buffer): boolean {
 /** UTF-8 when the sample is valid UTF-8; otherwise what chardet says, Windows-1252 by default. */
 export function detectEncoding(sample: Buffer): string {
   if (isUtf8(sample)) return 'utf-8';
+  // Part UTF-8, part single-byte: the mixed Latin-1 reading (chardet would guess a Central European code page).
+  if (new RegExp(UTF8_IN_LATIN1.source).test(sample.toString('latin1'))) return 'windows-1252';
   const guess = (chardet.detect(sample) ?? '').toLowerCase();
   if (guess === 'iso-8859-1' || guess === 'windows-1252' || !guess || guess === 'utf-8') return 'windows-1252';
   return iconv.encodingExists(guess) ? guess : 'windows-1252';
@@ -111,9 +113,19 @@ function decoder(encoding: string): Transform {
     });
   }
   if (encoding === 'windows-1252') {
+    // Real files mix encodings: BA's SUACI counts are Latin-1 with some lines in UTF-8 ("NUÃ\x91EZ").
+    // Valid UTF-8 sequences are read as UTF-8 and every other byte as Windows-1252, so both kinds of
+    // line load as written. A sequence cut by the chunk's end waits for the next chunk.
+    let carry = Buffer.alloc(0);
     return new Transform({
       transform(chunk: Buffer, _enc, cb) {
-        cb(null, decodeWindows1252(chunk));
+        const buf = carry.length ? Buffer.concat([carry, chunk]) : chunk;
+        const cut = utf8LeadTail(buf);
+        carry = Buffer.from(buf.subarray(buf.length - cut));
+        cb(null, decodeMixed(buf.subarray(0, buf.length - cut)));
+      },
+      flush(cb) {
+        cb(null, carry.length ? decodeMixed(carry) : '');
       },
     });
   }
@@ -138,6 +150,22 @@ const CP1252 = (() => {
   }
   return map;
 })();
+
+const UTF8_IN_LATIN1 = /[\xC2-\xDF][\x80-\xBF]|[\xE0-\xEF][\x80-\xBF]{2}/g;
+
+/** Windows-1252, except valid two- and three-byte UTF-8 sequences, which are read as UTF-8. */
+export function decodeMixed(buf: Buffer): string {
+  const text = buf.toString('latin1').replace(UTF8_IN_LATIN1, (m) => Buffer.from(m, 'latin1').toString('utf8'));
+  return text.replace(/[\x80-\x9f]/g, (c) => CP1252.get(c) ?? c);
+}
+
+/** How many bytes at the end could begin a UTF-8 sequence the next chunk completes. */
+function utf8LeadTail(buf: Buffer): number {
+  const n = buf.length;
+  if (n >= 1 && buf[n - 1] >= 0xc2 && buf[n - 1] <= 0xef) return 1;
+  if (n >= 2 && buf[n - 2] >= 0xe0 && buf[n - 2] <= 0xef && buf[n - 1] >= 0x80 && buf[n - 1] <= 0xbf) return 2;
+  return 0;
+}
 
 /** Byte-per-character decoding: native latin1, then the 0x80–0x9F range remapped. */
 export function decodeWindows1252(buf: Buffer): string {
@@ -344,6 +372,47 @@ function utf8Check(): Transform {
   });
 }
 
+/**
+ * Drops empty lines (or lines of only carriage returns) outside quoted fields, as csv-parse's
+ * skip_empty_lines does for the other loaders; a quoted field keeps its empty lines.
+ */
+function blankLineFilter(): Transform {
+  let quoted = false;
+  let content = false; // the current line has something besides \r
+  let pendingCr = 0;
+  return new Transform({
+    transform(chunk: Buffer, _e, cb) {
+      const out = Buffer.allocUnsafe(chunk.length + pendingCr);
+      let n = 0;
+      for (let k = 0; k < chunk.length; k++) {
+        const b = chunk[k];
+        if (!quoted && b === 0x0d && !content) {
+          pendingCr++;
+          continue;
+        }
+        if (!quoted && b === 0x0a) {
+          if (!content) {
+            pendingCr = 0;
+            continue;
+          }
+          content = false;
+          out[n++] = b;
+          continue;
+        }
+        if (pendingCr) {
+          out.fill(0x0d, n, n + pendingCr);
+          n += pendingCr;
+          pendingCr = 0;
+        }
+        if (b === 0x22) quoted = !quoted;
+        content = true;
+        out[n++] = b;
+      }
+      cb(null, out.subarray(0, n));
+    },
+  });
+}
+
 function copyLoadError(err: unknown): Error {
   if (err instanceof LoadError) return err;
   const e = err as { code?: string; message?: string; where?: string };
@@ -403,42 +472,70 @@ async function loadWithCopy(services: Services, resourceId: string, open: () => 
     // COPY straight into the types the first rows suggest. When a later row disagrees, PostgreSQL
     // names the column: demote it (int → numeric → text, date → timestamp → text) and stream again.
     const types = [...guess];
+    // Numbers with a decimal comma are copied as text and converted after (COPY reads only points).
+    const commas = new Set<number>();
+    columns.forEach((_, i) => {
+      if (types[i] === 'numeric' && sample.slice(1).some((r) => hasDecimalComma(r[i] ?? ''))) commas.add(i);
+    });
+    // COPY reads an empty line as a row; the other loaders skip it. Filtered only when needed:
+    // a one-column file (where it would load silently) or after COPY stopped on one.
+    let skipBlankLines = columns.length === 1;
     let rows = 0;
     const copyStart = Date.now();
     for (let attempt = 0; ; attempt++) {
       await client.query('savepoint attempt');
       // A cached identity takes one sequence lock per 1,000 rows instead of per row.
-      await client.query(`create table ${table} ("_id" integer generated by default as identity (cache 1000), ${columns.map((c, i) => `${qi(c)} ${SQL_TYPE[types[i]]}`).join(', ')})`);
+      await client.query(`create table ${table} ("_id" integer generated by default as identity (cache 1000), ${columns.map((c, i) => `${qi(c)} ${commas.has(i) ? 'text' : SQL_TYPE[types[i]]}`).join(', ')})`);
       // FREEZE (the table is new in this subtransaction): rows are written already visible to
       // all, so the first searches do not each rewrite every page to set hint bits.
       const copy = client.query(copyFrom(`copy ${table} (${columns.map(qi).join(', ')}) from stdin with (format csv, header true, delimiter ${delim}, encoding 'UTF8', freeze true)`));
       const source = open();
       try {
-        await pipeline(
-          encoding === 'utf-8'
-            ? [source, utf8Check(), copy]
+        await pipeline([
+          source,
+          ...(encoding === 'utf-8'
+            ? [utf8Check()]
             : [
-                source,
                 decoder(encoding),
                 new Transform({
                   transform(chunk: string | Buffer, _e, cb) {
                     cb(null, Buffer.from(String(chunk), 'utf8'));
                   },
                 }),
-                copy,
-              ],
-        );
+              ]),
+          ...(skipBlankLines ? [blankLineFilter()] : []),
+          copy,
+        ]);
         rows = Number(copy.rowCount ?? 0);
+        // The decimal-comma columns become numeric; one that holds something else stays text.
+        for (const i of commas) {
+          await client.query('savepoint comma');
+          try {
+            await client.query(`alter table ${table} alter column ${qi(columns[i])} type numeric using replace(nullif(btrim(${qi(columns[i])}), ''), ',', '.')::numeric`);
+          } catch (err) {
+            await client.query('rollback to savepoint comma');
+            if (overrides[i]) throw new LoadError(`column "${columns[i]}" is not ${types[i]} as the data dictionary says: ${(err as Error).message}`, null);
+            types[i] = 'text';
+          }
+        }
         break;
       } catch (err) {
-        const e = err as { code?: string; where?: string };
+        const e = err as { code?: string; where?: string; message?: string };
+        if (err instanceof LoadError) throw err;
         const m = /, column (.+?): /.exec(e.where ?? '');
         const i = m ? columns.indexOf(m[1]) : -1;
+        if (e.code === '22P04' && !skipBlankLines && /, line \d+: ""$/.test(e.where ?? '')) {
+          await client.query('rollback to savepoint attempt');
+          skipBlankLines = true;
+          continue;
+        }
         const typeError = !!e.code && ['22P02', '22003', '22007', '22008', '22P05'].includes(e.code);
-        if (!typeError || i < 0 || types[i] === 'text' || attempt > columns.length * 2) throw copyLoadError(err);
-        if (overrides[i]) throw new LoadError(`column "${columns[i]}" is not ${types[i]} as the data dictionary says`, Number(/line (\d+)/.exec(e.where ?? '')?.[1] ?? 0) || null);
+        if (!typeError || i < 0 || types[i] === 'text' || attempt > columns.length * 3) throw copyLoadError(err);
+        const comma = types[i] === 'numeric' && !commas.has(i) && hasDecimalComma(/"(.*)"$/.exec(e.message ?? '')?.[1] ?? '');
+        if (overrides[i] && !comma) throw new LoadError(`column "${columns[i]}" is not ${types[i]} as the data dictionary says`, Number(/line (\d+)/.exec(e.where ?? '')?.[1] ?? 0) || null);
         await client.query('rollback to savepoint attempt');
-        types[i] = types[i] === 'int' ? 'numeric' : types[i] === 'date' ? 'timestamp' : 'text';
+        if (comma) commas.add(i);
+        else types[i] = types[i] === 'int' ? 'numeric' : types[i] === 'date' ? 'timestamp' : 'text';
       }
     }
     const copyMs = Date.now() - copyStart;
@@ -618,6 +715,7 @@ export async function searchDatastore(db: OdDb, resourceId: string, dictionary: 
     const values = (Array.isArray(raw) ? raw : [raw]).map((v) => (v == null ? null : String(v)));
     const t = typeOf(col);
     for (const v of values) if (v != null && cellProblem(t, v)) throw new DatastoreQueryError(`filter on "${col}": ${cellProblem(t, v)}`, 'filters');
+    if (t === 'numeric') values.forEach((v, i) => (values[i] = v == null ? v : numberText(v.trim())));
     // A single value uses "=" so that an index on (column, _id) also gives the page order.
     where.push(values.length === 1 ? sql`${sql.id(col)} = ${values[0]}::${sql.raw(SQL_TYPE[t])}` : sql`${sql.id(col)} = any(${values}::${sql.raw(SQL_TYPE[t])}[])`);
   }
@@ -654,6 +752,8 @@ export async function searchDatastore(db: OdDb, resourceId: string, dictionary: 
     const m = /^"?([^"]+?)"?(?:\s+(asc|desc))?(?:\s+nulls\s+(first|last))?$/i.exec(part);
     const rank = m && ranks.find((r) => r.alias === m[1]);
     if (!m || (!known.has(m[1]) && !rank)) throw new DatastoreQueryError(`cannot sort by "${part}"`, 'sort');
+    // PostgreSQL sorts a DISTINCT answer only by what it returns.
+    if (s.distinct && !chosen.includes(m[1])) throw new DatastoreQueryError(`with distinct, sort only by the fields returned ("${m[1]}" is not among them)`, 'sort');
     order.push(sql`${rank ? rank.expr : sql.id(m[1])} ${sql.raw((m[2] ?? 'asc').toLowerCase())}${m[3] ? sql.raw(` nulls ${m[3].toLowerCase()}`) : sql``}`);
   }
   if (!order.length && !s.distinct) {
@@ -722,6 +822,8 @@ function normaliseRecord(r: Record<string, unknown>) {
 // ---------- datastore_search_sql ----------
 
 export const SQL_TIMEOUT_MS = 5000;
+/** CKAN's ckan.datastore.search.rows_max: the most records datastore_search_sql returns. */
+export const sqlSettings = { rowsMax: 32000 };
 /**
  * The largest planner cost datastore_search_sql runs. PGlite has no statement timeout (one
  * WebAssembly thread: nothing can cancel a running query), so a cross join of two big tables
@@ -743,7 +845,7 @@ export async function searchDatastoreSql(
   services: Services,
   statement: string,
   tableAllowed: (id: string, db: OdDb) => Promise<boolean>,
-): Promise<{ records: Record<string, unknown>[]; fields: Array<{ id: string; type: string }> }> {
+): Promise<{ records: Record<string, unknown>[]; fields: Array<{ id: string; type: string }>; truncated: boolean }> {
   const guarded = guardSelect(statement);
   const db = odDb(services);
   for (const t of guarded.tables) {
@@ -781,16 +883,20 @@ export async function searchDatastoreSql(
     }
     await sql`set local search_path = datastore`.execute(trx);
     await sql.raw(`set local role ${DATASTORE_READER}`).execute(trx);
-    const r = await sql<Record<string, unknown>>`${sql.raw(guarded.sql)}`.execute(trx);
-    return r.rows.slice(0, 32000);
+    // As CKAN: one row more than the most it returns, so that it can say the answer was cut,
+    // and never the whole of a big table in memory.
+    const r = await sql<Record<string, unknown>>`select * from (${sql.raw(guarded.sql)}) as "_statement" limit ${sqlSettings.rowsMax + 1}`.execute(trx);
+    return r.rows;
   });
+  const truncated = rows.length > sqlSettings.rowsMax;
+  if (truncated) rows.pop();
   const first = rows[0] ?? {};
   const fields = Object.keys(first).map((id) => {
     const v = first[id];
     const type = typeof v === 'number' ? 'numeric' : typeof v === 'boolean' ? 'bool' : v instanceof Date ? 'timestamp' : 'text';
     return { id, type };
   });
-  return { records: rows.map(normaliseRecord), fields };
+  return { records: rows.map(normaliseRecord), fields, truncated };
 }
 
 export { SqlGuardError };

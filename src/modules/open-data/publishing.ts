@@ -22,7 +22,7 @@ import {
 } from './store';
 import { coreDb } from './store';
 import { parsePackage, parseResource, validationError, notFoundError, authError, CkanError } from './ckan';
-import { loadDatastore, dropDatastore, LoadError } from './datastore';
+import { loadDatastore, dropDatastore, tableRef, LoadError } from './datastore';
 import { TABULAR_FORMATS, jsonAsCsv, xlsxAsCsv } from './tabular-sources';
 import type { DatasetRow, DatasetStatus, ResourceRow, DictionaryField } from './tables';
 import type { JobContext } from '../../core/jobs';
@@ -182,10 +182,11 @@ export async function updatePackage(services: Services, actor: Actor, viewer: Vi
   }
   const officeId = office?.id ?? current.office_id;
   const status = checkedStatus(viewer, officeId, office?.slug ?? '', parsed.private, current.status);
-  const themes = (await checkThemes(db, parsed.input.themes)) ?? [];
-  const resources = parsed.resources?.map((r) => parseResource(r as Params, { requireUrl: false }));
   // As CKAN: an update keeps the dataset's state; only an explicit "state" undeletes (or deletes) it.
   const state = params.state === 'active' || params.state === 'deleted' ? params.state : current.state;
+  if (state !== current.state) checkedStateChange(viewer, current, state, status, { id: officeId, slug: office?.slug ?? '' });
+  const themes = (await checkThemes(db, parsed.input.themes)) ?? [];
+  const resources = parsed.resources?.map((r) => parseResource(r as Params, { requireUrl: false }));
   return db.transaction().execute(async (trx) => {
     if (parsed.input.name !== current.name && (await findDataset(trx, parsed.input.name))) throw validationError({ name: ['That URL is already in use.'] });
     const d = await updateDataset(trx, current.id, { ...parsed.input, themes, office_id: officeId, status, state });
@@ -213,12 +214,27 @@ export async function updatePackage(services: Services, actor: Actor, viewer: Vi
   });
 }
 
+/**
+ * Deleting a published dataset unpublishes it, and restoring a deleted one that is published
+ * publishes it again: both are for the office's administrators (and site administrators), as
+ * every other publishing move. Its editors may delete, and restore, a draft or one in review.
+ */
+function checkedStateChange(viewer: Viewer, current: DatasetRow, state: 'active' | 'deleted', status: DatasetStatus, office: { id: number; slug: string }) {
+  if (state === 'deleted' && current.status === 'published' && !canPublish(viewer, current.office_id)) {
+    throw authError(`User not authorized to delete package ${current.name}: it is published, and only the administrators of its organization may unpublish it`);
+  }
+  if (state === 'active' && status === 'published' && !canPublish(viewer, office.id)) {
+    throw authError(`User not authorized to restore package ${current.name}: it would be published again, which only the administrators of organization ${office.slug} may do`);
+  }
+}
+
 /** Soft delete, as CKAN does: the dataset leaves every list but its editors can still see it. */
 export async function deletePackage(services: Services, actor: Actor, viewer: Viewer, ref: string): Promise<void> {
   const db = odDb(services);
   const d = await findDataset(db, ref);
   if (!d) throw notFoundError('Dataset');
   if (!canEdit(viewer, d.office_id)) throw authError(`User not authorized to delete package ${d.name}`);
+  if (d.state !== 'deleted') checkedStateChange(viewer, d, 'deleted', d.status, { id: d.office_id, slug: '' });
   await db.transaction().execute(async (trx) => {
     await updateDataset(trx, d.id, { state: 'deleted' });
     await services.audit.record(actor, { action: 'dataset.delete', subjectType: 'dataset', subjectId: d.id, officeId: d.office_id, details: { name: d.name } }, coreDb(trx));
@@ -399,9 +415,16 @@ export async function deleteResource(services: Services, actor: Actor, viewer: V
   const current = await findResource(db, id);
   if (!current) throw notFoundError('Resource');
   const d = await editableDataset(db, viewer, current.dataset_id);
-  await dropDatastore(db, current.id);
   await db.transaction().execute(async (trx) => {
-    await trx.updateTable('od_resources').set({ state: 'deleted' }).where('id', '=', current.id).execute();
+    // The DataStore table goes in the same transaction as the resource (PostgreSQL's DROP TABLE is
+    // transactional): if anything below fails, the drop is rolled back with the rest and the
+    // resource keeps its rows. Dropped before the transaction, a failure would leave an active
+    // resource whose table is gone (lost data); dropped after the commit, a crash in between
+    // would leave a harmless orphan table. Inside, neither can happen. (dropDatastore opens its
+    // own transaction, so its three steps are repeated here.)
+    await sql.raw(`drop table if exists ${tableRef(current.id)}`).execute(trx);
+    await trx.deleteFrom('od_datastore').where('resource_id', '=', current.id).execute();
+    await trx.updateTable('od_resources').set({ state: 'deleted', datastore_active: false }).where('id', '=', current.id).execute();
     await updateDataset(trx, d.id, {});
     await services.audit.record(actor, { action: 'resource.delete', subjectType: 'resource', subjectId: current.id, officeId: d.office_id, details: { dataset: d.name } }, coreDb(trx));
   });

@@ -100,7 +100,12 @@ test('tabular: delimiter, column names, type inference, COPY cells', () => {
   assert.equal(widen(t, '2.5'), 'numeric');
   assert.equal(widen(widen(null, '2020-01-01'), '2020-01-01T10:00:00'), 'timestamp');
   assert.equal(widen(widen(null, '1'), 'uno'), 'text');
-  assert.equal(widen(null, '-34,6037'), 'text'); // decimal commas stay text rather than guess
+  // Decimal commas, as Argentine files write them, are numbers; with thousands points they stay text.
+  assert.equal(widen(null, '-34,6037'), 'numeric');
+  assert.equal(widen(widen(null, '12'), '1,5'), 'numeric');
+  assert.equal(widen(null, '1.234,5'), 'text');
+  assert.equal(widen(null, '2021-02-30'), 'text');
+  assert.equal(widen(null, '2021-02-28 24:10'), 'text');
   assert.equal(cellProblem('int', 'x'), '"x" is not an integer');
   assert.equal(cellProblem('int', ''), null);
   assert.equal(copyCell('text', 'a\tb\\c\nd'), 'a\\tb\\\\c\\nd');

@@ -55,6 +55,32 @@ const NUMERIC = /^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/;
 const DATE = /^\d{4}-\d{2}-\d{2}$/;
 const TIMESTAMP = /^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?$/;
 const BOOL = /^(true|false)$/i;
+/** Numbers written with a decimal comma, as Argentine files do ("1234,5"); no thousands separators. */
+const NUMERIC_COMMA = /^[-+]?\d+,\d+$/;
+
+/** A calendar date that exists: JavaScript's Date.parse takes 2021-02-30, PostgreSQL does not. */
+function realDate(v: string): boolean {
+  const m = /^(\d{4})-(\d{2})-(\d{2})/.exec(v);
+  if (!m) return false;
+  const [y, mo, d] = [Number(m[1]), Number(m[2]), Number(m[3])];
+  if (y < 1 || mo < 1 || mo > 12 || d < 1) return false;
+  return d <= new Date(Date.UTC(y, mo, 0)).getUTCDate();
+}
+
+function realTimestamp(v: string): boolean {
+  const m = /[T ](\d{2}):(\d{2})(?::(\d{2}))?/.exec(v);
+  return realDate(v) && !!m && Number(m[1]) < 24 && Number(m[2]) < 60 && Number(m[3] ?? 0) < 60;
+}
+
+/** A number's text as PostgreSQL reads it: a decimal comma becomes a point. */
+export function numberText(v: string): string {
+  return NUMERIC_COMMA.test(v) ? v.replace(',', '.') : v;
+}
+
+/** Whether a value is written with a decimal comma (the loader then converts its column). */
+export function hasDecimalComma(v: string): boolean {
+  return NUMERIC_COMMA.test(v.trim());
+}
 
 /** Narrows a column's type by one more value; empty cells say nothing. */
 export function widen(current: ColumnType | null, value: string): ColumnType | null {
@@ -62,11 +88,11 @@ export function widen(current: ColumnType | null, value: string): ColumnType | n
   if (v === '') return current;
   const kind: ColumnType = INT.test(v)
     ? 'int'
-    : NUMERIC.test(v)
+    : NUMERIC.test(v) || NUMERIC_COMMA.test(v)
       ? 'numeric'
-      : DATE.test(v) && !Number.isNaN(Date.parse(v))
+      : DATE.test(v) && realDate(v)
         ? 'date'
-        : TIMESTAMP.test(v) && !Number.isNaN(Date.parse(v))
+        : TIMESTAMP.test(v) && realTimestamp(v)
           ? 'timestamp'
           : BOOL.test(v)
             ? 'bool'
@@ -120,9 +146,9 @@ export function cellProblem(type: ColumnType, value: string): string | null {
   const v = value.trim();
   if (v === '' || type === 'text') return null;
   if (type === 'int' && !INT.test(v)) return `"${v}" is not an integer`;
-  if (type === 'numeric' && !NUMERIC.test(v)) return `"${v}" is not a number`;
-  if (type === 'date' && !(DATE.test(v) && !Number.isNaN(Date.parse(v)))) return `"${v}" is not a date (YYYY-MM-DD)`;
-  if (type === 'timestamp' && !(TIMESTAMP.test(v) || DATE.test(v))) return `"${v}" is not a timestamp`;
+  if (type === 'numeric' && !NUMERIC.test(v) && !NUMERIC_COMMA.test(v)) return `"${v}" is not a number`;
+  if (type === 'date' && !(DATE.test(v) && realDate(v))) return `"${v}" is not a date (YYYY-MM-DD)`;
+  if (type === 'timestamp' && !((TIMESTAMP.test(v) && realTimestamp(v)) || (DATE.test(v) && realDate(v)))) return `"${v}" is not a timestamp`;
   if (type === 'bool' && !BOOL.test(v)) return `"${v}" is not true/false`;
   return null;
 }
@@ -137,5 +163,5 @@ export function copyCell(type: ColumnType, value: string): string {
 /** The JS value of a cell for a parameterised INSERT. */
 export function paramCell(type: ColumnType, value: string): string | null {
   const v = type === 'text' ? value : value.trim();
-  return v === '' ? null : v;
+  return v === '' ? null : type === 'numeric' ? numberText(v) : v;
 }

@@ -1,0 +1,115 @@
+// The loader on the files Argentine portals really publish: decimal commas, blank lines (at the
+// end, in the middle, inside a quoted field), impossible dates; the same table on both engines
+// (COPY on PostgreSQL, batched inserts on PGlite).
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import type { TestContext } from '../../core/testing/harness';
+import { ckanFixture, rejects, type CkanClient } from './testing';
+
+let t: TestContext;
+let anon: CkanClient;
+let editor: CkanClient;
+
+type Search = { total: number; records: Array<Record<string, any>>; fields: Array<{ id: string; type: string }> };
+
+function upload(name: string, data: string | Buffer, extra: Record<string, string> = {}) {
+  const fd = new FormData();
+  fd.append('package_id', 'cargas');
+  fd.append('name', name);
+  fd.append('format', 'CSV');
+  for (const [k, v] of Object.entries(extra)) fd.append(k, v);
+  fd.append('upload', new Blob([new Uint8Array(typeof data === 'string' ? Buffer.from(data) : data)]), `${name}.csv`);
+  return editor.action.resource_create(fd) as Promise<{ id: string }>;
+}
+
+const search = (params: Record<string, unknown>) => anon.action.datastore_search(params) as Promise<Search>;
+const types = (r: Search) => Object.fromEntries(r.fields.map((f) => [f.id, f.type]));
+
+before(async () => {
+  let officeSlug: string;
+  ({ t, anon, editor, officeSlug } = await ckanFixture({
+    office: ['ministerio-de-hacienda', 'Ministerio de Hacienda'],
+    otherOffice: ['legislatura', 'Legislatura'],
+    themes: [['economia', 'Economía']],
+  }));
+  await editor.action.package_create({ name: 'cargas', title: 'Cargas', owner_org: officeSlug });
+});
+
+after(async () => {
+  await t.close();
+});
+
+test('decimal commas load as numbers (also when they first appear after the sample), and filter and sort as numbers', async () => {
+  const csv = 'obra;monto;lat;lng;nota\nA;1234,5;-34,6037;-58,3816;1,5 km\nB;10;-34,5;-58,4;x\nC;5,25;-34,62;-58,45;\n';
+  const r = await upload('montos', csv);
+  const all = await search({ resource_id: r.id, sort: 'monto desc' });
+  assert.deepEqual(types(all), { _id: 'int', obra: 'text', monto: 'numeric', lat: 'numeric', lng: 'numeric', nota: 'text' });
+  assert.deepEqual(all.records.map((x) => [x.obra, Number(x.monto)]), [['A', 1234.5], ['B', 10], ['C', 5.25]]);
+  assert.equal(Number(all.records[0].lat), -34.6037);
+  // A filter may be written either way.
+  assert.deepEqual((await search({ resource_id: r.id, filters: { monto: '5,25' } })).records.map((x) => x.obra), ['C']);
+  assert.deepEqual((await search({ resource_id: r.id, filters: { monto: 5.25 } })).records.map((x) => x.obra), ['C']);
+  // Beyond PostgreSQL's first-rows sample (integers first, decimal commas only at the end).
+  const late = 'n;valor\n' + Array.from({ length: 30000 }, (_, i) => `${i};${i}`).join('\n') + '\n30000;7,5\n';
+  const l = await upload('tardio', late);
+  const lr = await search({ resource_id: l.id, sort: 'valor desc', limit: 1 });
+  assert.equal(types(lr).valor, 'numeric');
+  assert.deepEqual(lr.records.map((x) => Number(x.valor)), [29999]);
+  assert.equal((await search({ resource_id: l.id, filters: { valor: '7,5' } })).total, 1);
+  // A column mixing decimal commas with words stays text, nothing lost.
+  const mixed = await upload('mixto', 'a;b\n1,5;x\nhola;y\n');
+  const mr = await search({ resource_id: mixed.id });
+  assert.equal(types(mr).a, 'text');
+  assert.deepEqual(mr.records.map((x) => x.a), ['1,5', 'hola']);
+  // datastore_upsert accepts a decimal comma for a numeric field too.
+  await editor.action.datastore_upsert({ resource_id: r.id, force: true, method: 'insert', records: [{ obra: 'D', monto: '2,75' }] });
+  assert.equal(Number((await search({ resource_id: r.id, filters: { obra: 'D' } })).records[0].monto), 2.75);
+});
+
+test('blank lines are skipped wherever they are, except inside a quoted field', async () => {
+  for (const [name, csv] of [
+    ['final', 'a,b\n1,2\n3,4\n\n'],
+    ['final-crlf', 'a,b\r\n1,2\r\n3,4\r\n\r\n\r\n'],
+    ['medio', 'a,b\n1,2\n\n3,4\n'],
+  ] as const) {
+    const r = await upload(name, csv);
+    const got = await search({ resource_id: r.id });
+    assert.deepEqual(got.records.map((x) => [x.a, x.b]), [[1, 2], [3, 4]], name);
+  }
+  const quoted = await upload('citado', 'a,b\n1,"primera\n\ntercera"\n\n2,x\n');
+  const q = await search({ resource_id: quoted.id });
+  assert.deepEqual(q.records.map((x) => [x.a, x.b]), [[1, 'primera\n\ntercera'], [2, 'x']]);
+  const single = await upload('una-columna', 'barrio\nPalermo\n\nBelgrano\n\n');
+  assert.deepEqual((await search({ resource_id: single.id })).records.map((x) => x.barrio), ['Palermo', 'Belgrano']);
+});
+
+test('an impossible date makes its column text on both engines; a forced date type refuses it with the row', async () => {
+  const r = await upload('fechas', 'fecha,n\n2021-02-28,1\n2021-02-30,2\n');
+  const got = await search({ resource_id: r.id });
+  assert.equal(types(got).fecha, 'text');
+  assert.deepEqual(got.records.map((x) => x.fecha), ['2021-02-28', '2021-02-30']);
+  const ok = await upload('fechas-buenas', 'fecha,n\n2020-02-29,1\n2021-12-31,2\n');
+  assert.equal(types(await search({ resource_id: ok.id })).fecha, 'date');
+});
+
+test('distinct with a sort on a field it does not return is a Validation Error, not a 500', async () => {
+  const r = await upload('distintos', 'barrio,comuna\nPalermo,14\nBelgrano,13\nNúñez,13\n');
+  const e = await rejects(search({ resource_id: r.id, fields: 'comuna', distinct: true, sort: 'barrio' }), 'Validation Error');
+  assert.match(JSON.stringify(e), /distinct/);
+  assert.deepEqual((await search({ resource_id: r.id, fields: 'comuna', distinct: true, sort: 'comuna desc' })).records, [{ comuna: 14 }, { comuna: 13 }]);
+});
+
+test("a Latin-1 file with UTF-8 lines (BA's SUACI counts) loads every line as written", async () => {
+  const file = fs.readFileSync('data/demo/open-data/gcba_suaci_comunas.csv');
+  const r = await upload('suaci', file);
+  const nunez = await search({ resource_id: r.id, q: 'nunez', limit: 1000 });
+  assert.ok(nunez.total > 10);
+  const text = JSON.stringify((await search({ resource_id: r.id, limit: 32000 })).records);
+  assert.doesNotMatch(text, /Ã|Â/, 'no UTF-8 read as Latin-1');
+  assert.match(text, /NUÑEZ/);
+  // Latin-1 lines too: a name with an accent written as one byte.
+  const latin = Buffer.concat([Buffer.from('barrio;n\n'), Buffer.from([0x4e, 0x55, 0xd1, 0x45, 0x5a]), Buffer.from(';1\n'), Buffer.from('NUÑEZ;2\n')]);
+  const l = await upload('mezcla', latin);
+  assert.deepEqual((await search({ resource_id: l.id })).records.map((x) => x.barrio), ['NUÑEZ', 'NUÑEZ']);
+});
