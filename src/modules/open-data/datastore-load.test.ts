@@ -113,3 +113,41 @@ test("a Latin-1 file with UTF-8 lines (BA's SUACI counts) loads every line as wr
   const l = await upload('mezcla', latin);
   assert.deepEqual((await search({ resource_id: l.id })).records.map((x) => x.barrio), ['NUÑEZ', 'NUÑEZ']);
 });
+
+test('datastore_upsert writes as one by one would: later records see earlier ones, _id and key matches mix, a miss changes nothing', async () => {
+  const created = (await editor.action.datastore_create({
+    resource: { package_id: 'cargas', name: 'Partidas' },
+    fields: [{ id: 'codigo', type: 'text' }, { id: 'monto', type: 'numeric' }, { id: 'nota', type: 'text' }],
+    primary_key: 'codigo',
+  })) as { resource_id: string };
+  const id = created.resource_id;
+  const all = async () => (await search({ resource_id: id, sort: 'codigo', limit: 10000 })).records;
+  // 3,000 records in one call, with a key repeated: the later record wins, as in sequence.
+  const many = Array.from({ length: 3000 }, (_, i) => ({ codigo: `P${String(i).padStart(4, '0')}`, monto: i, nota: 'alta' }));
+  await editor.action.datastore_upsert({ resource_id: id, records: [...many, { codigo: 'P0001', monto: '99,5', nota: 'corregida' }] });
+  let rows = await all();
+  assert.equal(rows.length, 3000);
+  assert.deepEqual([rows[1].codigo, Number(rows[1].monto), rows[1].nota], ['P0001', 99.5, 'corregida']);
+  const info = await t.services.db.selectFrom('od_datastore' as never).select('row_count' as never).where('resource_id' as never, '=', id as never).executeTakeFirstOrThrow();
+  assert.equal(Number((info as { row_count: number }).row_count), 3000);
+  // Records of different shapes in one call: only the fields given change.
+  const p2 = rows[2];
+  await editor.action.datastore_upsert({
+    resource_id: id,
+    records: [{ codigo: 'P0002', nota: 'solo nota' }, { _id: p2._id, monto: 7 }, { codigo: 'NUEVA', monto: 1, nota: 'n' }, { codigo: 'P0002', monto: 8 }],
+  });
+  rows = await all();
+  const r2 = rows.find((r) => r.codigo === 'P0002')!;
+  assert.deepEqual([Number(r2.monto), r2.nota], [8, 'solo nota']);
+  assert.ok(rows.some((r) => r.codigo === 'NUEVA'));
+  assert.equal(rows.length, 3001);
+  // update: one missing key among many refuses the whole call and names it.
+  const e = await rejects(editor.action.datastore_upsert({ resource_id: id, method: 'update', records: [{ codigo: 'P0003', monto: 0 }, { codigo: 'NO-EXISTE', monto: 1 }] }), 'Validation Error');
+  assert.match(JSON.stringify(e), /NO-EXISTE.*not found/);
+  const e2 = await rejects(editor.action.datastore_upsert({ resource_id: id, records: [{ _id: 999999, monto: 1 }] }), 'Validation Error');
+  assert.match(JSON.stringify(e2), /_id \\"999999\\" not found/);
+  rows = await all();
+  assert.equal(Number(rows.find((r) => r.codigo === 'P0003')!.monto), 3, 'nothing of the refused call was written');
+  // And the full text follows the writes.
+  assert.equal((await search({ resource_id: id, q: 'corregida' })).total, 1);
+});

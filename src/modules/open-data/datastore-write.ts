@@ -78,14 +78,61 @@ const typedText = (c: Column, v: unknown) => {
   const text = cellText(v);
   return text != null && c.type === 'numeric' ? numberText(text.trim()) : text;
 };
-const value = (c: Column, v: unknown) => sql`${typedText(c, v)}::${sql.raw(SQL_TYPE[c.type])}`;
 
-async function insertRows(trx: Kysely<unknown>, resourceId: string, rows: Array<Record<string, unknown>>, columns: Map<string, Column>) {
-  for (const r of rows) {
-    const keys = Object.keys(r).filter((k) => k !== '_id');
-    if (!keys.length) await sql`insert into ${sql.raw(tableRef(resourceId))} default values`.execute(trx);
-    else await sql`insert into ${sql.raw(tableRef(resourceId))} (${sql.join(keys.map((k) => sql.id(k)))}) values (${sql.join(keys.map((k) => value(columns.get(k)!, r[k])))})`.execute(trx);
+type Row = Record<string, unknown>;
+
+/**
+ * Records as a set: one text array per column, unnested and cast to the column's type in SQL.
+ * A write of any number of records is one statement of a few parameters.
+ */
+function recordSet(rows: Row[], keys: string[], columns: Map<string, Column>, withId = false) {
+  const names = [...(withId ? ['_id'] : []), ...keys];
+  const arrays = names.map((k) => sql`${rows.map((r) => (k === '_id' ? String(Number(r._id)) : typedText(columns.get(k)!, r[k])))}::text[]`);
+  const alias = names.map((_, i) => `c${i}`);
+  const from = sql`unnest(${sql.join(arrays)}) as u(${sql.raw(alias.join(', '))})`;
+  const cell = (k: string) => {
+    const i = names.indexOf(k);
+    return sql`u.${sql.raw(alias[i])}::${sql.raw(k === '_id' ? 'integer' : SQL_TYPE[columns.get(k)!.type])}`;
+  };
+  return { from, cell };
+}
+
+async function insertRows(trx: Kysely<unknown>, resourceId: string, rows: Row[], columns: Map<string, Column>) {
+  const table = sql.raw(tableRef(resourceId));
+  for (const run of runs(rows, () => null)) {
+    const keys = Object.keys(run[0]).filter((k) => k !== '_id');
+    if (!keys.length) {
+      for (let n = 0; n < run.length; n++) await sql`insert into ${table} default values`.execute(trx);
+      continue;
+    }
+    const set = recordSet(run, keys, columns);
+    await sql`insert into ${table} (${sql.join(keys.map((k) => sql.id(k)))}) select ${sql.join(keys.map(set.cell))} from ${set.from}`.execute(trx);
   }
+}
+
+/**
+ * Consecutive records that can go in one statement: the same fields, matched the same way, and
+ * no match key twice (a later record must see the earlier one's write, as one by one would).
+ */
+function runs(rows: Row[], matchKey: (r: Row) => string | null): Row[][] {
+  const out: Row[][] = [];
+  let current: Row[] = [];
+  let shape = '';
+  let seen = new Set<string>();
+  for (const r of rows) {
+    const s = `${r._id != null}|${Object.keys(r).filter((k) => k !== '_id').sort().join('\u0000')}`;
+    const m = matchKey(r);
+    if (current.length && (s !== shape || (m != null && seen.has(m)))) {
+      out.push(current);
+      current = [];
+      seen = new Set();
+    }
+    shape = s;
+    if (m != null) seen.add(m);
+    current.push(r);
+  }
+  if (current.length) out.push(current);
+  return out;
 }
 
 function pgError(err: unknown): never {
@@ -180,7 +227,7 @@ export async function datastoreCreate(services: Services, resourceId: string, in
 
 export type UpsertMethod = 'upsert' | 'insert' | 'update';
 
-/** datastore_upsert: insert, update (by primary key or _id) or both, record by record in one transaction. */
+/** datastore_upsert: insert, update (by primary key or _id) or both, in one transaction, a statement per run of like records. */
 export async function datastoreUpsert(services: Services, resourceId: string, input: { records?: unknown; method?: unknown }) {
   const db = odDb(services);
   const method = (input.method == null || input.method === '' ? 'upsert' : String(input.method)) as UpsertMethod;
@@ -199,6 +246,7 @@ export async function datastoreUpsert(services: Services, resourceId: string, in
     if (missing.length) throw new DatastoreWriteError({ key: [`fields "${missing.join(', ')}" are missing but needed as key`] });
   }
   let delta = 0;
+  const matchKey = (r: Row) => (r._id != null ? `_id:${Number(r._id)}` : JSON.stringify(key.map((k) => typedText(columns.get(k)!, r[k]))));
   await db
     .transaction()
     .execute(async (trx) => {
@@ -206,32 +254,34 @@ export async function datastoreUpsert(services: Services, resourceId: string, in
         await insertRows(trx as unknown as Kysely<unknown>, resourceId, rows, columns);
         delta = rows.length;
       } else {
-        for (const r of rows) {
-          const keys = Object.keys(r).filter((k) => k !== '_id');
-          const match =
-            r._id != null
-              ? sql`"_id" = ${Number(r._id)}`
-              : sql.join(
-                  key.map((k) => sql`${sql.id(k)} = ${value(columns.get(k)!, r[k])}`),
-                  sql` and `,
-                );
-          const set = keys.filter((k) => r._id != null || !key.includes(k));
-          if (method === 'update' || r._id != null) {
-            const res = set.length
-              ? await sql`update ${table} set ${sql.join(set.map((k) => sql`${sql.id(k)} = ${value(columns.get(k)!, r[k])}`))} where ${match}`.execute(trx)
-              : await sql`select 1 from ${table} where ${match}`.execute(trx);
-            const n = Number(res.numAffectedRows ?? res.rows.length);
-            if (n) continue;
-            const shown = r._id != null ? String(r._id) : JSON.stringify(key.map((k) => r[k]));
-            if (method === 'update') throw new DatastoreWriteError({ key: [`key "${shown}" not found`] });
-            if (r._id != null) throw new DatastoreWriteError({ key: [`_id "${shown}" not found`] });
+        for (const run of runs(rows, matchKey)) {
+          const byId = run[0]._id != null;
+          const keys = Object.keys(run[0]).filter((k) => k !== '_id');
+          const match = byId ? ['_id'] : key;
+          const set = recordSet(run, keys, columns, byId);
+          const cond = sql.join(
+            match.map((k) => sql`t.${sql.id(k)} = ${set.cell(k)}`),
+            sql` and `,
+          );
+          if (method === 'update' || byId) {
+            // Every record must find its row: name the first that does not, as CKAN does.
+            const missing = await sql<Record<string, unknown>>`select ${sql.join(match.map((k) => sql`${set.cell(k)} as ${sql.id(k)}`))} from ${set.from} where not exists (select 1 from ${table} t where ${cond}) limit 1`.execute(trx);
+            if (missing.rows.length) {
+              const shown = byId ? String(missing.rows[0]._id) : JSON.stringify(key.map((k) => missing.rows[0][k]));
+              throw new DatastoreWriteError({ key: [byId ? `_id "${shown}" not found` : `key "${shown}" not found`] });
+            }
+            const changed = keys.filter((k) => byId || !key.includes(k));
+            if (changed.length) {
+              await sql`update ${table} t set ${sql.join(changed.map((k) => sql`${sql.id(k)} = ${set.cell(k)}`))} from ${set.from} where ${cond}`.execute(trx);
+            }
+            continue;
           }
           // Upsert by primary key: PostgreSQL's ON CONFLICT on the key's unique index.
           const res = await sql<{ inserted: boolean }>`
-            insert into ${table} (${sql.join(keys.map((k) => sql.id(k)))}) values (${sql.join(keys.map((k) => value(columns.get(k)!, r[k])))})
+            insert into ${table} (${sql.join(keys.map((k) => sql.id(k)))}) select ${sql.join(keys.map(set.cell))} from ${set.from}
             on conflict (${sql.join(key.map((k) => sql.id(k)))}) do update set ${sql.join(keys.map((k) => sql`${sql.id(k)} = excluded.${sql.id(k)}`))}
             returning (xmax = 0) as inserted`.execute(trx);
-          if (res.rows[0]?.inserted) delta++;
+          delta += res.rows.filter((r) => r.inserted).length;
         }
       }
       await saveInfo(trx, resourceId, info.fields, delta);
