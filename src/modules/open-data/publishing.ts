@@ -373,11 +373,23 @@ export async function updateResource(services: Services, actor: Actor, viewer: V
   const d = await editableDataset(db, viewer, current.dataset_id);
   const merged: Params =
     mode === 'patch'
-      ? { name: current.name, description: current.description, format: current.format, url: current.url_type === 'upload' ? '' : current.url, fields: current.fields, ...current.extras, ...params }
+      ? {
+          name: current.name,
+          description: current.description,
+          format: current.format,
+          url: current.url_type === 'upload' ? '' : current.url,
+          fields: current.fields,
+          ...(current.mimetype ? { mimetype: current.mimetype } : {}),
+          // A link's size and hash are what its publisher said; an upload's come from the file (below).
+          ...(current.url_type !== 'upload' && current.size != null ? { size: current.size } : {}),
+          ...(current.url_type !== 'upload' && current.hash ? { hash: current.hash } : {}),
+          ...current.extras,
+          ...params,
+        }
       : params;
   const keepsFile = !upload && current.url_type === 'upload' && (!merged.url || String(merged.url).includes(`/resource/${current.id}/download`));
   const input = parseResource({ ...merged, url: keepsFile ? '' : merged.url }, { requireUrl: !upload && !keepsFile });
-  if (keepsFile) Object.assign(input, { url: '', url_type: 'upload', file_id: current.file_id, size: current.size, hash: current.hash, format: input.format || current.format });
+  if (keepsFile) Object.assign(input, { url: '', url_type: 'upload', file_id: current.file_id, size: current.size, hash: current.hash, format: input.format || current.format, mimetype: input.mimetype ?? current.mimetype });
   let queued: { fileId: string; format: string; dictionary: DictionaryField[] } | null = null;
   if (upload) {
     const file = await storeUpload(services, upload, viewer.userId);
