@@ -1,7 +1,8 @@
 // npm run bench:open-data — the speed figures of issue 3, on PostgreSQL (TEST_PG_URL or the
 // local server): package_search with a text query and two facets over 10,000 datasets; loading a
 // 1,000,000-row CSV into the DataStore against `psql \copy` of the same file in the same run;
-// datastore_search with a filter on that table. Sizes can be lowered with BENCH_DATASETS / BENCH_ROWS.
+// datastore_search with a filter on that table, and q before and after the _full_text job.
+// Sizes can be lowered with BENCH_DATASETS / BENCH_ROWS.
 import { execFileSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -23,7 +24,7 @@ async function main() {
   const { createTestApp } = await import('../src/core/testing/harness');
   const { manifest } = await import('../src/modules/open-data/manifest');
   const { odDb, upsertTheme } = await import('../src/modules/open-data/store');
-  const { loadDatastore } = await import('../src/modules/open-data/datastore');
+  const { loadDatastore, buildFullText } = await import('../src/modules/open-data/datastore');
   const { cache } = await import('../src/modules/open-data/ckan-api');
   // Each figure twice: every request computed (cache off), then as served (answers cached per
   // process under the catalogue's version number, one small read per request).
@@ -134,6 +135,28 @@ async function main() {
     await twice(`datastore_search (filter barrio, ~${echeck.result.total} matches estimated, limit 100, total_estimation_threshold=1000)`, estUrl);
     // The same on the table without the barrio index: the page comes from the _id order.
     await twice('datastore_search on the unindexed table (filter barrio, estimated total)', estUrl.replace('resource_id=bench-rows', 'resource_id=bench-plain'));
+
+    // ---- full text (CKAN's _full_text) ----
+    // A big load reports done without it; until the job has run, q computes each row's vector.
+    const qRare = `${base}/api/3/action/datastore_search?resource_id=bench-rows&q=${encodeURIComponent('777777')}&limit=100`;
+    const qCommon = `${base}/api/3/action/datastore_search?resource_id=bench-rows&q=${encodeURIComponent('palermo')}&limit=100&total_estimation_threshold=1000`;
+    cache.enabled = false;
+    const once = async (url: string) => {
+      const t1 = Date.now();
+      const r = (await (await fetch(url)).json()) as { success: boolean; result: { total: number } };
+      if (!r.success) throw new Error(`datastore_search q failed: ${JSON.stringify(r)}`);
+      return { ms: Date.now() - t1, total: r.result.total };
+    };
+    const before = await once(qRare);
+    console.log(`datastore_search q (1 match) before the _full_text job, computed row by row: ${before.ms} ms`);
+    t0 = Date.now();
+    await buildFullText(t.services, 'bench-rows');
+    console.log(`_full_text job on ${ROWS} rows (column, trigger, fill in chunks, GIN index, VACUUM ANALYZE): ${Date.now() - t0} ms`);
+    const after = await once(qRare);
+    if (after.total !== before.total) throw new Error(`q answers differ before (${before.total}) and after (${after.total}) the job`);
+    await twice(`datastore_search q (rare word, ${after.total} match, rank order)`, qRare);
+    const common = await once(qCommon);
+    await twice(`datastore_search q (common word, ~${common.total} matches estimated, top 100 by rank)`, qCommon);
     fs.rmSync(dir, { recursive: true, force: true });
   } finally {
     await t.close();

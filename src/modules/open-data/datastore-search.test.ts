@@ -123,6 +123,16 @@ test('big tables: the load reports done before _full_text, q gives the same answ
     assert.equal(job.status, 'queued');
     const before = await search({ resource_id: r.id, q: 'plaza' });
     assert.deepEqual(before.records.map((x) => x['Nro. de obra']).sort(), [2, 3]);
+    // Above scanRows, reading every row would take minutes: q waits for the index, filters do not.
+    const scan = fullTextSettings.scanRows;
+    fullTextSettings.scanRows = 4;
+    try {
+      const pending = await rejects(search({ resource_id: r.id, q: 'seca' }), 'Validation Error');
+      assert.match(JSON.stringify(pending), /still being prepared/);
+      assert.equal((await search({ resource_id: r.id, filters: { barrio: 'Palermo' } })).total, 2);
+    } finally {
+      fullTextSettings.scanRows = scan;
+    }
     // A write while the job waits is found after it too.
     await editor.action.datastore_upsert({ resource_id: r.id, force: true, method: 'insert', records: [{ 'Nro. de obra': 6, nombre: 'Plaza de juegos', barrio: 'Caballito', monto: 100, inicio: '2023-01-01' }] });
     await t.services.jobs.drain();

@@ -577,8 +577,11 @@ async function loadWithCopy(services: Services, resourceId: string, open: () => 
 // ---------- full text (CKAN's _full_text) ----------
 
 export const FULL_TEXT_JOB = 'open-data.datastore-full-text';
-/** Tables up to this many rows get `_full_text` inside their load; bigger ones from a job, after the load reports done. */
-export const fullTextSettings = { inlineRows: 50_000, chunkRows: 50_000 };
+/**
+ * Tables up to `inlineRows` get `_full_text` inside their load; bigger ones from a job, after the load
+ * reports done. Until then q computes each row's vector, on tables of up to `scanRows`.
+ */
+export const fullTextSettings = { inlineRows: 50_000, chunkRows: 50_000, scanRows: 100_000 };
 
 /**
  * Adds, fills and indexes a table's `_full_text` in the caller's transaction (a table the load
@@ -660,6 +663,8 @@ export class DatastoreQueryError extends Error {
   constructor(
     message: string,
     readonly field?: string,
+    /** For pages that explain it in the visitor's language. */
+    readonly code?: 'full-text-pending' | 'full-text-language',
   ) {
     super(message);
   }
@@ -732,7 +737,19 @@ export async function searchDatastore(db: OdDb, resourceId: string, dictionary: 
       if (!cfg.rows[0]?.n) throw new DatastoreQueryError(`"${language}" is not a text-search language of this database`, 'language');
     }
     const spanish = !language || language === 'spanish';
-    const ready = spanish && typeof s.q === 'string' ? !!(await db.selectFrom('od_datastore').select('full_text').where('resource_id', '=', resourceId).executeTakeFirst())?.full_text : false;
+    const state = await db.selectFrom('od_datastore').select(['full_text', 'row_count']).where('resource_id', '=', resourceId).executeTakeFirst();
+    const ready = spanish && !!state?.full_text;
+    // Without the index every row's vector is computed (about 15 µs a row): fine for the portal's
+    // tables, minutes on millions of rows, so a big table answers q once its index exists.
+    if (!ready && Number(state?.row_count ?? 0) > fullTextSettings.scanRows) {
+      throw new DatastoreQueryError(
+        spanish
+          ? `full-text search on this table (${state?.row_count} rows) is still being prepared; filters work now, q will in a few minutes`
+          : `q in a language other than Spanish reads every row, and this table has ${state?.row_count} (the most is ${fullTextSettings.scanRows}): leave out "language" or use filters`,
+        spanish ? 'q' : 'language',
+        spanish ? 'full-text-pending' : 'full-text-language',
+      );
+    }
     const doc = (col: string | null) => {
       const text = col == null ? null : sql`left(${sql.id(col)}::text, 200000)`;
       if (spanish) return col == null ? (ready ? sql`t."_full_text"` : sql`public.od_full_text(row_to_json(t.*))`) : sql`public.es_tsvector(${text})`;
@@ -743,7 +760,8 @@ export async function searchDatastore(db: OdDb, resourceId: string, dictionary: 
     for (const [col, text] of qEntries) {
       if (col != null && !known.has(col)) throw new DatastoreQueryError(`field "${col}" not in the table`, 'q');
       const query = s.plain === false ? sql`to_tsquery(${cfg}, public.immutable_unaccent(${text}))` : sql`plainto_tsquery(${cfg}, public.immutable_unaccent(${text}))`;
-      where.push(sql`${doc(col)} @@ ${query}`);
+      // A field's words are words of its row: the row's index narrows, the field's own vector decides.
+      where.push(col != null && ready ? sql`t."_full_text" @@ ${query} and ${doc(col)} @@ ${query}` : sql`${doc(col)} @@ ${query}`);
       ranks.push({ alias: col == null ? 'rank' : `rank ${col}`, expr: sql`ts_rank(${doc(col)}, ${query}, 32)` });
     }
   }

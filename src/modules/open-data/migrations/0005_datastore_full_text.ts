@@ -23,6 +23,8 @@ export async function up(db: Kysely<any>): Promise<void> {
       return new;
     end $$`.execute(db);
   await sql`alter table od_datastore add column full_text boolean not null default false`.execute(db);
+  // Tables loaded before this migration get theirs from the job, as big loads do.
+  await sql`insert into jobs (kind, payload) select 'open-data.datastore-full-text', jsonb_build_object('resourceId', resource_id) from od_datastore`.execute(db);
 }
 
 export async function down(db: Kysely<any>): Promise<void> {
