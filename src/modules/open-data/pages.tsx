@@ -21,20 +21,24 @@ import {
   countView,
   countDownload,
   datastoreInfo,
+  type OdDb,
 } from './store';
 import { FACET_FIELDS, parseSort, type FacetField, type FilterClause } from './domain/search-query';
-import { searchDatastore, DatastoreQueryError } from './datastore';
+import { searchDatastore, tableRef, DatastoreQueryError } from './datastore';
+import { cellProblem, columnTypeFromCkan } from './domain/tabular';
+import { sql } from 'kysely';
+import type { Translate } from '../../core/i18n';
 import { setStatus, loadJobs } from './publishing';
 import { CkanError } from './ckan';
-import { barChartData, type BarDatum } from './domain/chart';
-import type { DatasetRow, DatasetStatus, ResourceRow } from './tables';
+import type { BarDatum } from './domain/chart';
+import type { DatasetRow, DatasetStatus, DictionaryField, ResourceRow } from './tables';
 import { BudgetExplorer, budgetData } from './views/budget';
 import { BarChart } from './views/chart';
 import { ShapeMap } from './views/map';
 import { coordinate, coordinateColumns, shapesOf, validPosition, type MapShapes } from './domain/map';
 import type { Services } from '../../core/services';
 import { buffer } from 'node:stream/consumers';
-import { ResourceForm, DictionaryForm } from './publish-pages';
+import { ResourceForm, DictionaryForm, VersionForm, ckanType, languageName, typeLabel } from './publish-pages';
 
 const PAGE_SIZE = 20;
 
@@ -47,6 +51,100 @@ function qs(params: Record<string, string | string[] | undefined>): string {
 
 function asList(v: unknown): string[] {
   return Array.isArray(v) ? v.map(String) : typeof v === 'string' && v ? [v] : [];
+}
+
+const PREVIEW_PAGE = 25;
+const CHART_BARS = 15;
+
+/** A page number from the query: a whole number from 1 to `max` (1 for anything else: "abc", "-2", "1.5" is 1). */
+function pageNumber(v: unknown, max: number): number {
+  const n = Math.floor(Number(Array.isArray(v) ? v[0] : v));
+  return Number.isFinite(n) ? Math.max(1, Math.min(max, n)) : 1;
+}
+
+/** A preview filter whose value cannot be compared with its column (the loader's rules), said in the page's language. */
+function filterProblem(t: Translate, fields: DictionaryField[], filters: Record<string, string>): string | null {
+  for (const [column, value] of Object.entries(filters)) {
+    const ckan = column === '_id' ? 'int8' : (fields.find((f) => f.id === column)?.type ?? 'text');
+    const type = columnTypeFromCkan(ckan) ?? 'text';
+    if (cellProblem(type, value)) return t('open-data.preview.filter.invalid', { value, column, type: typeLabel(t, ckan), example: t(`open-data.preview.example.${type}`) });
+  }
+  return null;
+}
+
+/** A preview query the DataStore refused (or the database could not run): a localized note instead of the table. */
+function previewProblem(t: Translate, err: unknown, request: FastifyRequest): string {
+  if (err instanceof DatastoreQueryError) return t('open-data.preview.error', { error: err.message });
+  const code = (err as { code?: string }).code;
+  if (code && /^(22|42)/.test(code)) {
+    request.log.warn({ err }, 'resource preview query failed');
+    return t('open-data.preview.error', { error: (err as Error).message });
+  }
+  throw err;
+}
+
+/**
+ * Columns whose sum means nothing: codes rather than quantities (row ids, `*_id`, codes, numbers
+ * of a file or contract, tax ids, coordinates, years and periods) and ratios (percentages, rates,
+ * averages).
+ */
+function notSummable(name: string): boolean {
+  const n = name.toLowerCase().normalize('NFD').replace(/[\u0300-\u036f]/g, '');
+  return (
+    /^_?id$|[_\s-]id$|^id[_\s-]/.test(n) ||
+    /^(cod|codigo|nro|n°|nº)([_\s.-]|$)|^(num|numero)$/.test(n) ||
+    /[_\s-](cod|codigo|nro)$/.test(n) ||
+    /^(cuit|cuil|dni|cp|codigo_postal)$/.test(n) ||
+    /^(lat|lng|lon|long|latitud|longitud|latitude|longitude|x|y)$/.test(n) ||
+    /(^|[_\s-])(ano|anio|year|ejercicio|periodo|mes|month)$/.test(n) ||
+    /(^|[_\s-])(porcentaje|pct|percent|percentage|tasa|rate|ratio|promedio|average|avg|indice)([_\s-]|$)|%/.test(n)
+  );
+}
+
+interface ResourceChart {
+  data: BarDatum[];
+  /** The column summed, and the one it is grouped by (null: the largest rows, by _id). */
+  measure: string;
+  category: string | null;
+  /** Rows with a value in the measure, and how many categories they make. */
+  rows: number;
+  groups: number;
+}
+
+const chartLabel = (l: string) => (l.length > 40 ? `${l.slice(0, 39)}…` : l);
+
+/**
+ * The preview's chart over the whole table (one aggregate query, not a page of rows): the sum of
+ * the first numeric column that is not an identifier or a ratio (notSummable), by the first text column, the largest
+ * CHART_BARS; without a text column, the largest rows. No meaningful numeric column: no chart.
+ */
+async function resourceChart(db: OdDb, resourceId: string, fields: DictionaryField[]): Promise<ResourceChart | null> {
+  const typed = fields.filter((f) => f.id !== '_id').map((f) => ({ id: f.id, type: columnTypeFromCkan(f.type) ?? 'text' }));
+  const measure = typed.find((f) => (f.type === 'int' || f.type === 'numeric') && !notSummable(f.id));
+  if (!measure) return null;
+  const texts = typed.filter((f) => f.type === 'text');
+  const category = texts.find((f) => !notSummable(f.id)) ?? texts[0];
+  const table = sql.raw(tableRef(resourceId));
+  const m = sql.id(measure.id);
+  if (category) {
+    const c = sql.id(category.id);
+    const res = await sql<{ label: string | null; value: number; groups: unknown; rows: unknown }>`
+      select ${c}::text as label, sum(${m})::float8 as value, count(*) over () as groups, sum(count(*)) over () as rows
+      from ${table} where ${m} is not null group by 1 order by 2 desc, 1 limit ${CHART_BARS}`.execute(db);
+    if (!res.rows.length) return null;
+    return {
+      data: res.rows.map((x) => ({ label: chartLabel(x.label ?? '—'), value: Number(x.value) })),
+      measure: measure.id,
+      category: category.id,
+      rows: Number(res.rows[0].rows),
+      groups: Number(res.rows[0].groups),
+    };
+  }
+  const res = await sql<{ id: unknown; value: number; rows: unknown }>`
+    select "_id" as id, ${m}::float8 as value, count(*) over () as rows
+    from ${table} where ${m} is not null order by 2 desc, 1 limit ${CHART_BARS}`.execute(db);
+  if (!res.rows.length) return null;
+  return { data: res.rows.map((x) => ({ label: `#${x.id}`, value: Number(x.value) })), measure: measure.id, category: null, rows: Number(res.rows[0].rows), groups: Number(res.rows[0].rows) };
 }
 
 function DatasetCard({ d, ctx }: { d: DatasetRow; ctx: PageContext }) {
@@ -77,7 +175,7 @@ export async function pages(app: FastifyInstance) {
     const t = request.t;
     const ctx = request.pageContext();
     const q = typeof query.q === 'string' ? query.q.slice(0, 200) : '';
-    const page = Math.max(1, Math.min(1000, Number(query.page) || 1));
+    const page = pageNumber(query.page, 1000);
     const filters: FilterClause[] = [];
     const selected: Partial<Record<FacetField, string[]>> = {};
     for (const f of FACET_FIELDS) {
@@ -280,7 +378,11 @@ export async function pages(app: FastifyInstance) {
     try {
       await setStatus(services, request.actor(), viewerOf(request.user), name, status);
     } catch (err) {
-      if (err instanceof CkanError) throw new HttpError(err.status === 403 ? 403 : err.status === 404 ? 404 : 400, err.message, /administrators publish/.test(err.message) ? 'open-data.status.admins' : undefined);
+      if (err instanceof CkanError) {
+        if (err.status === 404) throw new HttpError(404, err.message, 'open-data.status.notfound');
+        if (err.status === 403) throw new HttpError(403, err.message, /administrators publish/.test(err.message) ? 'open-data.status.admins' : 'open-data.error.office');
+        throw new HttpError(400, err.message, 'error.400.title');
+      }
       throw err;
     }
     return reply.redirect(`/datasets/${encodeURIComponent(name)}`, 303);
@@ -310,7 +412,7 @@ export async function pages(app: FastifyInstance) {
       [t('open-data.field.spatial'), d.spatial],
       [t('open-data.field.issued'), d.issued ? ctx.fmt.date(d.issued) : null],
       [t('open-data.field.modified'), ctx.fmt.date(d.modified ?? d.metadata_modified)],
-      [t('open-data.field.language'), d.language.join(', ')],
+      [t('open-data.field.language'), d.language.map((code) => languageName(ctx.locale, code)).join(', ')],
     ];
     return reply.page(
       d.title,
@@ -395,26 +497,42 @@ export async function pages(app: FastifyInstance) {
     const editor = canEdit(viewerOf(request.user), d.office_id);
     const job = editor ? (await loadJobs(db, [r.id])).get(r.id) : undefined;
     let preview: Awaited<ReturnType<typeof searchDatastore>> | null = null;
-    let chart: BarDatum[] = [];
+    let chart: ResourceChart | null = null;
     let problem: string | null = null;
-    const page = Math.max(1, Math.min(100000, Number(query.page) || 1));
+    let page = pageNumber(query.page, 100000);
+    /** Set when the page asked for lies past the end: the last page is shown instead. */
+    let pastEnd: number | null = null;
     const sortCol = query.sort && info?.fields.some((f) => f.id === query.sort) ? query.sort : undefined;
     const dir = query.dir === 'desc' ? 'desc' : 'asc';
     if (info) {
       const filters: Record<string, string> = {};
       if (query.col && query.val && (query.col === '_id' || info.fields.some((f) => f.id === query.col))) filters[query.col] = query.val;
-      try {
+      problem = filterProblem(t, info.fields, filters);
+      if (!problem) {
         // Big tables show an estimated total (CKAN's total_estimation_threshold) instead of counting every row.
-        preview = await searchDatastore(db, r.id, info.fields, { q: query.q || undefined, filters, sort: sortCol ? `${sortCol} ${dir}` : undefined, limit: 25, offset: (page - 1) * 25, totalEstimationThreshold: 100_000 });
-      } catch (err) {
-        if (!(err instanceof DatastoreQueryError)) throw err;
-        problem = err.message;
+        const search = (p: number) =>
+          searchDatastore(db, r.id, info.fields, { q: query.q || undefined, filters, sort: sortCol ? `${sortCol} ${dir}` : undefined, limit: PREVIEW_PAGE, offset: (p - 1) * PREVIEW_PAGE, totalEstimationThreshold: 100_000 });
+        try {
+          preview = await search(page);
+          const last = Math.max(1, Math.ceil((preview.total ?? 0) / PREVIEW_PAGE));
+          if (page > last && !preview.records.length) {
+            // Past the end: the last page instead (no note when nothing matches at all).
+            if (preview.total) pastEnd = page;
+            page = last;
+            if (preview.total) preview = await search(page);
+          }
+        } catch (err) {
+          problem = previewProblem(t, err, request);
+        }
       }
-      const chartRows = await searchDatastore(db, r.id, info.fields, { limit: 500, includeTotal: false });
-      chart = barChartData(info.fields, chartRows.records);
+      chart = await resourceChart(db, r.id, info.fields).catch((err) => {
+        // The chart is an extra: a table it cannot sum leaves the page without it, not in error.
+        request.log.warn({ err, resource: r.id }, 'resource chart failed');
+        return null;
+      });
     }
     const map = await mapShapes(services, d, r);
-    const shapes = map?.shapes;
+    const shapes = map && 'shapes' in map ? map.shapes : undefined;
     const link = (p: Record<string, string | undefined>) => `/datasets/${d.name}/resource/${r.id}${qs({ q: query.q, col: query.col, val: query.val, sort: sortCol, dir: sortCol ? dir : undefined, ...p })}`;
     return reply.page(
       r.name || r.id,
@@ -441,7 +559,7 @@ export async function pages(app: FastifyInstance) {
               {r.fields.map((f) => (
                 <tr key={f.id}>
                   <th scope="row">{f.id}</th>
-                  <td>{f.info?.type_override || f.type}</td>
+                  <td>{typeLabel(t, f.info?.type_override ? ckanType(f.info.type_override) : f.type)}</td>
                   <td>{f.info?.notes}</td>
                   <td>{f.info?.unit}</td>
                 </tr>
@@ -449,9 +567,12 @@ export async function pages(app: FastifyInstance) {
             </tbody>
           </table>
         )}
+        {query.saved === 'version' && editor && <Alert type="success">{t('open-data.version.saved')}</Alert>}
         {editor && <LoadJobNote ctx={ctx} job={job} />}
         {editor && r.fields.length > 0 && <DictionaryForm ctx={ctx} action={`/datasets/${d.name}/resource/${r.id}/dictionary`} fields={r.fields} />}
-        {map && shapes && (
+        {editor && <VersionForm ctx={ctx} datasetName={d.name} resourceId={r.id} />}
+        {map && 'unreadable' in map && <Alert type="warning">{t('open-data.map.unreadable')}</Alert>}
+        {map && 'shapes' in map && shapes && (
           // The island swaps this SVG for Leaflet: the city's communes (or the file's own shapes)
           // under the resource's points, each with a popup; without JavaScript the SVG stays.
           <MapIsland
@@ -466,7 +587,7 @@ export async function pages(app: FastifyInstance) {
             </div>
           </MapIsland>
         )}
-        {!info && !shapes && <Alert type="info">{t('open-data.preview.none')}</Alert>}
+        {!info && !map && <Alert type="info">{t('open-data.preview.none')}</Alert>}
         {info && (
           <section aria-labelledby="od-preview">
             <h2 id="od-preview">{t('open-data.preview')}</h2>
@@ -495,6 +616,7 @@ export async function pages(app: FastifyInstance) {
               </button>
             </form>
             {problem && <Alert type="error">{problem}</Alert>}
+            {pastEnd != null && <Alert type="info">{t('open-data.preview.last', { page: pastEnd, last: page })}</Alert>}
             {preview && (
               <>
                 <p>{t(preview.totalWasEstimated ? 'open-data.preview.total.estimated' : 'open-data.preview.total', { count: preview.total ?? 0 })}</p>
@@ -521,14 +643,23 @@ export async function pages(app: FastifyInstance) {
                     </tbody>
                   </table>
                 </div>
-                <Pagination ctx={ctx} page={page} pages={Math.max(1, Math.ceil((preview.total ?? 0) / 25))} href={(p) => link({ page: String(p) })} />
+                <Pagination ctx={ctx} page={page} pages={Math.max(1, Math.ceil((preview.total ?? 0) / PREVIEW_PAGE))} href={(p) => link({ page: String(p) })} />
               </>
             )}
-            {chart.length > 0 && <BarChart ctx={ctx} title={t('open-data.chart.title', { name: r.name || r.id })} data={chart} />}
+            {chart && (
+              <>
+                <BarChart ctx={ctx} title={t('open-data.chart.title', { name: r.name || r.id })} data={chart.data} />
+                <p class="usa-hint">
+                  {chart.category
+                    ? t('open-data.chart.caption', { measure: chart.measure, category: chart.category, rows: ctx.fmt.number(chart.rows), shown: ctx.fmt.number(chart.data.length), groups: ctx.fmt.number(chart.groups) })
+                    : t('open-data.chart.caption.rows', { measure: chart.measure, shown: ctx.fmt.number(chart.data.length), rows: ctx.fmt.number(chart.rows) })}
+                </p>
+              </>
+            )}
           </section>
         )}
       </div>,
-      { breadcrumbs: [{ href: '/datasets', label: t('open-data.title') }, { href: `/datasets/${d.name}`, label: d.title }, { label: r.name || r.id }], ...(map ? { islands: ['map'], styles: ['leaflet'] } : {}) },
+      { breadcrumbs: [{ href: '/datasets', label: t('open-data.title') }, { href: `/datasets/${d.name}`, label: d.title }, { label: r.name || r.id }], ...(shapes ? { islands: ['map'], styles: ['leaflet'] } : {}) },
     );
   });
 
@@ -538,7 +669,7 @@ export async function pages(app: FastifyInstance) {
     const d = await visible(request, name);
     const r = await findResource(db, id);
     if (!r || r.dataset_id !== d.id) throw notFound();
-    const points = await resourcePoints(services, d, r);
+    const points = await resourcePoints(services, d, r).catch(unreadableAsNull);
     if (!points) throw notFound();
     return reply.type('application/geo+json; charset=utf-8').send(JSON.stringify({ type: 'FeatureCollection', features: points }));
   });
@@ -549,8 +680,8 @@ export async function pages(app: FastifyInstance) {
     const d = await visible(request, name);
     const r = await findResource(db, id);
     if (!r || r.dataset_id !== d.id) throw notFound();
-    const geo = (await resourceGeoJson(services, r)) as { type?: string } | null;
-    if (!geo || (geo.type !== 'FeatureCollection' && geo.type !== 'Feature')) throw notFound();
+    const geo = (await resourceGeoJson(services, r).catch(unreadableAsNull)) as { type?: string; features?: unknown } | null;
+    if (!geo || (geo.type !== 'FeatureCollection' && geo.type !== 'Feature') || (geo.type === 'FeatureCollection' && !Array.isArray(geo.features))) throw notFound();
     return reply.type('application/geo+json; charset=utf-8').send(JSON.stringify(geo.type === 'Feature' ? { type: 'FeatureCollection', features: [geo] } : geo));
   });
 
@@ -583,22 +714,47 @@ export async function pages(app: FastifyInstance) {
 const GEO_LIMIT = 5 * 1024 * 1024;
 const POINT_LIMIT = 5000;
 
-/** An uploaded GeoJSON file (up to 5 MB) or the GeoJSON a module publishes through the registry. */
+/** A GeoJSON resource whose file cannot be read back (missing, unreadable) or is not GeoJSON. */
+class GeoUnreadable extends Error {}
+
+/** The map's routes answer 404 for a GeoJSON they cannot read; the resource page says why. */
+const unreadableAsNull = (err: unknown): null => {
+  if (err instanceof GeoUnreadable) return null;
+  throw err;
+};
+
+/**
+ * An uploaded GeoJSON file (up to 5 MB) or the GeoJSON a module publishes through the registry.
+ * Throws GeoUnreadable when the stored file is gone or unreadable, or does not parse as JSON.
+ */
 async function resourceGeoJson(services: Services, r: ResourceRow): Promise<unknown | null> {
   if (!/geojson/i.test(r.format)) return null;
   let text: string | null = null;
-  if (r.file_id && (r.size ?? 0) <= GEO_LIMIT) text = (await buffer(services.files.storage.read(r.file_id) as NodeJS.ReadableStream)).toString('utf8');
-  else if (r.id.startsWith('registry-')) {
-    for (const { dataset } of services.registry.datasets()) {
-      const res = dataset.resources.find((x) => r.id === `registry-${dataset.slug}-${x.slug}`);
-      if (res) text = String(await res.produce(services));
+  try {
+    if (r.file_id && (r.size ?? 0) <= GEO_LIMIT) text = (await buffer(services.files.storage.read(r.file_id) as NodeJS.ReadableStream)).toString('utf8');
+    else if (r.id.startsWith('registry-')) {
+      for (const { dataset } of services.registry.datasets()) {
+        const res = dataset.resources.find((x) => r.id === `registry-${dataset.slug}-${x.slug}`);
+        if (res) text = String(await res.produce(services));
+      }
     }
+  } catch (err) {
+    throw new GeoUnreadable(err instanceof Error ? err.message : String(err));
   }
   if (!text) return null;
   try {
     return JSON.parse(text);
-  } catch {
-    return null;
+  } catch (err) {
+    throw new GeoUnreadable((err as Error).message);
+  }
+}
+
+/** Runs a step over a GeoJSON's content: a structure it cannot walk (features that are not a list…) is a broken file. */
+function walkGeo<T>(step: () => T): T {
+  try {
+    return step();
+  } catch (err) {
+    throw new GeoUnreadable(err instanceof Error ? err.message : String(err));
   }
 }
 
@@ -642,26 +798,36 @@ async function resourcePoints(services: Services, d: DatasetRow, r: ResourceRow)
   }
   const geo = (await resourceGeoJson(services, r)) as { type?: string; features?: Array<{ geometry?: { type?: string; coordinates?: unknown }; properties?: Record<string, unknown> }> } | null;
   if (!geo) return null;
-  const features = geo.type === 'FeatureCollection' ? (geo.features ?? []) : geo.type === 'Feature' ? [geo as NonNullable<typeof geo.features>[number]] : [];
   const out: PointFeature[] = [];
-  for (const [i, f] of features.entries()) {
-    const g = f?.geometry;
-    const positions = g?.type === 'Point' ? [g.coordinates as [number, number]] : g?.type === 'MultiPoint' ? (g.coordinates as Array<[number, number]>) : [];
-    for (const [lng, lat] of positions) {
-      if (validPosition(coordinate(lng), coordinate(lat)) && out.length < POINT_LIMIT) out.push({ type: 'Feature', geometry: { type: 'Point', coordinates: [lng, lat] }, properties: { title: pointTitle(f.properties, `#${i + 1}`) } });
+  walkGeo(() => {
+    const features = geo.type === 'FeatureCollection' ? (geo.features ?? []) : geo.type === 'Feature' ? [geo as NonNullable<typeof geo.features>[number]] : [];
+    for (const [i, f] of features.entries()) {
+      const g = f?.geometry;
+      const positions = g?.type === 'Point' ? [g.coordinates as [number, number]] : g?.type === 'MultiPoint' ? (g.coordinates as Array<[number, number]>) : [];
+      for (const [lng, lat] of positions) {
+        if (validPosition(coordinate(lng), coordinate(lat)) && out.length < POINT_LIMIT) out.push({ type: 'Feature', geometry: { type: 'Point', coordinates: [lng, lat] }, properties: { title: pointTitle(f.properties, `#${i + 1}`) } });
+      }
     }
-  }
+  });
   return out.length ? out : null;
 }
 
-/** What the server-side SVG map draws: the same points, and a GeoJSON resource's shapes. */
-async function mapShapes(services: Services, d: DatasetRow, r: ResourceRow): Promise<{ shapes: MapShapes; hasPoints: boolean; hasShapes: boolean } | null> {
-  const points = await resourcePoints(services, d, r);
-  const geo = r.datastore_active && points ? null : await resourceGeoJson(services, r);
-  const shapes: MapShapes = geo ? shapesOf(geo) : { points: [], lines: [] };
-  if (points && !geo) shapes.points = points.map((p) => p.geometry.coordinates);
-  if (!shapes.points.length && !shapes.lines.length) return null;
-  return { shapes, hasPoints: !!points?.length, hasShapes: shapes.lines.length > 0 };
+/**
+ * What the server-side SVG map draws: the same points, and a GeoJSON resource's shapes. A
+ * GeoJSON whose file cannot be read or walked gives `unreadable`: the page says so, without a map.
+ */
+async function mapShapes(services: Services, d: DatasetRow, r: ResourceRow): Promise<{ shapes: MapShapes; hasPoints: boolean; hasShapes: boolean } | { unreadable: true } | null> {
+  try {
+    const points = await resourcePoints(services, d, r);
+    const geo = r.datastore_active && points ? null : await resourceGeoJson(services, r);
+    const shapes: MapShapes = geo ? walkGeo(() => shapesOf(geo)) : { points: [], lines: [] };
+    if (points && !geo) shapes.points = points.map((p) => p.geometry.coordinates);
+    if (!shapes.points.length && !shapes.lines.length) return null;
+    return { shapes, hasPoints: !!points?.length, hasShapes: shapes.lines.length > 0 };
+  } catch (err) {
+    if (err instanceof GeoUnreadable) return { unreadable: true };
+    throw err;
+  }
 }
 
 /** For the dataset's editors: a DataStore load waiting in (or failed in) the job queue, linked to its page. */

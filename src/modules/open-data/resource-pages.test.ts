@@ -5,7 +5,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import ExcelJS from 'exceljs';
-import { TestClient, type TestContext } from '../../core/testing/harness';
+import { TestClient, multipart, type TestContext } from '../../core/testing/harness';
 import { formatters } from '../../core/i18n';
 import { ckanFixture, rejects, type CkanClient, type CkanErr } from './testing';
 import { odDb } from './store';
@@ -17,9 +17,11 @@ let editor: CkanClient;
 let outsider: CkanClient;
 let officeSlug: string;
 let memberId: number;
+let juniorId: number;
+let strangerId: number;
 
 before(async () => {
-  ({ t, base, anon, editor, outsider, officeSlug, memberId } = await ckanFixture({
+  ({ t, base, anon, editor, outsider, officeSlug, memberId, juniorId, strangerId } = await ckanFixture({
     office: ['subsecretaria-de-gestion-urbana', 'Subsecretaría de Gestión Urbana'],
     otherOffice: ['legislatura', 'Legislatura'],
     themes: [['urbanismo', 'Urbanismo']],
@@ -177,16 +179,28 @@ test('the preview is paged by 25 rows: page 2 starts at row 26 of the current or
   assert.deepEqual(previewRows((await page(pagingLinks(searched.body).next!)).body)[0].slice(1), expected([ROWS[9]])[0]);
 });
 
-test('the preview answers odd page numbers without an error: past the end, not a number, negative; unknown sort columns are ignored', async () => {
+test('the preview answers odd page numbers without an error: past the end shows the last page, not a number or negative is page 1; unknown sort columns are ignored', async () => {
   const path = await previewResource();
-  const past = await page(`${path}?page=99&sort=valor`);
-  assert.equal(past.status, 200);
-  // No rows, but the total and where the visitor is, with a link back.
-  assert.deepEqual(previewRows(past.body), []);
-  assert.match(past.body, /<p>60 filas<\/p>/);
-  assert.match(past.body, /aria-current="page">Página 99 de 3</);
-  assert.ok(pagingLinks(past.body).previous);
-  assert.equal(pagingLinks(past.body).next, undefined);
+  const byValor = [...ROWS].sort((a, b) => a.valor - b.valor);
+  for (const [lang, note] of [
+    ['es-AR', 'La página 99 no existe: te mostramos la última, la 3.'],
+    ['en', 'There is no page 99: this is the last one, page 3.'],
+  ] as const) {
+    const past = await page(`${path}?page=99&sort=valor${lang === 'en' ? '&lang=en' : ''}`);
+    assert.equal(past.status, 200);
+    // The last page of this order (rows 51–60), said so, with a link back to page 2 and none forward.
+    assert.deepEqual(previewRows(past.body).map((r) => r.slice(1)), expected(byValor.slice(50)));
+    assert.ok(past.body.includes(note), `${lang}: the note`);
+    assert.match(past.body, lang === 'en' ? /aria-current="page">Page 3 of 3</ : /aria-current="page">Página 3 de 3</);
+    assert.deepEqual(params(pagingLinks(past.body).previous!), { sort: 'valor', dir: 'asc', page: '2', ...(lang === 'en' ? {} : {}) });
+    assert.equal(pagingLinks(past.body).next, undefined);
+  }
+  // A filter that leaves nothing: page 1 of 1, no note.
+  const none = await page(`${path}?col=grupo&val=Z&page=4`);
+  assert.equal(none.status, 200);
+  assert.deepEqual(previewRows(none.body), []);
+  assert.match(none.body, /<p>0 filas<\/p>/);
+  assert.doesNotMatch(none.body, /no existe/);
   for (const odd of ['abc', '-2', '0', '']) {
     const res = await page(`${path}?page=${odd}`);
     assert.equal(res.status, 200, `page=${odd}`);
@@ -199,10 +213,16 @@ test('the preview answers odd page numbers without an error: past the end, not a
   assert.doesNotMatch(unknownSort.body, /aria-sort=/);
 });
 
-test('the preview with a fractional page number', { todo: 'pages.tsx: page = Math.max(1, …Number(query.page)) keeps 1.5, and offset 12.5 is a 500; needs Math.floor' }, async () => {
+test('the preview with a fractional page number shows the whole page below it; the catalogue too', async () => {
   const path = await previewResource();
   const res = await page(`${path}?page=1.5`);
-  assert.ok(res.status < 500, `page=1.5 answered ${res.status}`);
+  assert.equal(res.status, 200, `page=1.5 answered ${res.status}`);
+  assert.deepEqual(previewRows(res.body).map((r) => r.slice(1)), expected(ROWS.slice(0, 25)));
+  assert.match(res.body, /aria-current="page">Página 1 de 3</);
+  const second = await page(`${path}?page=2.7`);
+  assert.equal(second.status, 200);
+  assert.deepEqual(previewRows(second.body).map((r) => r.slice(1)), expected(ROWS.slice(25, 50)));
+  for (const odd of ['1.33', '1e400', '2.5e0']) assert.equal((await page(`/datasets?page=${odd}`)).status, 200, `/datasets?page=${odd}`);
 });
 
 test('resource_patch changes only what it is given; outsiders and anonymous callers are refused; an unknown id is Not Found', async () => {
@@ -266,7 +286,7 @@ test('resource_patch changes only what it is given; outsiders and anonymous call
   assert.equal(raw404.status, 404);
 });
 
-test('resource_patch keeps the fields it is not given: mimetype, and a link\'s size and hash', { todo: 'publishing.ts updateResource: the patch merge omits mimetype, size and hash, so parseResource resets them (and a link\'s reset hash adds a version)' }, async () => {
+test('resource_patch keeps the fields it is not given: mimetype, and a link\'s size and hash', async () => {
   const up = (await editor.action.resource_create(form({ package_id: 'arbolado', name: 'Con tipo', format: 'CSV', mimetype: 'text/csv' }, { name: 'tipo.csv', data: Buffer.from('a\n1\n') }))) as Record<string, any>;
   const link = (await editor.action.resource_create({ package_id: 'arbolado', name: 'Enlace', url: 'https://example.org/a.csv', format: 'CSV', mimetype: 'text/csv', size: 1234, hash: 'sha256:abc' })) as Record<string, any>;
   const versions = async (id: string) => (await odDb(t.services).selectFrom('od_resource_versions').select('version').where('resource_id', '=', id).execute()).length;
@@ -341,4 +361,251 @@ test('retyping a column against its data is a 400 that names the row, in the edi
   const s = (await anon.action.datastore_search({ resource_id: r.id })) as Record<string, any>;
   assert.equal(s.fields[2].type, 'text');
   assert.equal(s.records[1].altura, 'bajo');
+});
+
+/** A multipart form posted as the browser does from a page (the CSRF token in the action's URL). */
+async function postFile(client: TestClient, path: string, fields: Record<string, string>, file?: { filename: string; data: Buffer }) {
+  const body = multipart(fields, file ? [{ name: 'upload', filename: file.filename, type: 'application/octet-stream', data: file.data }] : []);
+  return client.request({ method: 'POST', url: `${path}?_csrf=${encodeURIComponent(client.csrf)}`, ...body });
+}
+
+/** The chart's numbers, read from the table that goes with the SVG (label, value as the page writes it). */
+function chartRows(html: string): string[][] {
+  const table = /<figure class="od-chart">[\s\S]*?<table class="usa-table usa-sr-only">([\s\S]*?)<\/table>/.exec(html);
+  assert.ok(table, 'the page has a chart');
+  const tbody = /<tbody>([\s\S]*?)<\/tbody>/.exec(table[1])?.[1] ?? '';
+  return [...tbody.matchAll(/<tr>([\s\S]*?)<\/tr>/g)].map((m) => [...m[1].matchAll(/<t[hd][^>]*>([\s\S]*?)<\/t[hd]>/g)].map((c) => unescape(c[1])));
+}
+
+const download = async (path: string) => {
+  const res = await fetch(base + path);
+  assert.equal(res.status, 200, path);
+  return Buffer.from(await res.arrayBuffer());
+};
+
+test('the preview chart sums the whole table (600 rows, not the first 500), measuring a numeric column that is not an identifier', async () => {
+  const lines = ['id,categoria,monto'];
+  for (let i = 1; i <= 600; i++) lines.push(`${i},${i <= 500 ? 'Escuelas' : 'Plazas'},${i <= 500 ? 10 : 30}`);
+  const r = (await editor.action.resource_create(form({ package_id: 'arbolado', name: 'Obras', format: 'CSV' }, { name: 'obras.csv', data: Buffer.from(lines.join('\n')) }))) as Record<string, any>;
+  const path = `/datasets/arbolado/resource/${r.id}`;
+  const es = await page(path);
+  assert.equal(es.status, 200);
+  // Summed over every row: "Plazas" only appears after row 500; the measure is monto, not id (1+…+500 = 125.250).
+  assert.deepEqual(chartRows(es.body), [
+    ['Escuelas', '5.000'],
+    ['Plazas', '3.000'],
+  ]);
+  assert.ok(es.body.includes('Suma de «monto» por «categoria» en las 600 filas con ese dato: las 2 categorías con mayor total, de 2.'));
+  const en = await page(`${path}?lang=en`);
+  assert.deepEqual(chartRows(en.body), [
+    ['Escuelas', '5,000'],
+    ['Plazas', '3,000'],
+  ]);
+  assert.ok(en.body.includes('Sum of “monto” by “categoria” over the 600 rows that have it: the 2 categories with the largest totals, of 2.'));
+  // A table whose only numbers are codes, years and percentages gets no chart (summing them would mean nothing).
+  const codes = (await editor.action.resource_create(form({ package_id: 'arbolado', name: 'Códigos', format: 'CSV' }, { name: 'codigos.csv', data: Buffer.from('codigo,nombre,anio,porcentaje_avance\n101,Norte,2020,50\n102,Sur,2021,75\n') }))) as Record<string, any>;
+  const plain = await page(`/datasets/arbolado/resource/${codes.id}`);
+  assert.equal(plain.status, 200);
+  assert.equal(previewRows(plain.body).length, 2);
+  assert.doesNotMatch(plain.body, /class="od-chart"/);
+  // Without a text column to group by: the largest rows, named by _id.
+  const bare = (await editor.action.resource_create(form({ package_id: 'arbolado', name: 'Montos', format: 'CSV' }, { name: 'montos.csv', data: Buffer.from('id,monto\n1,5\n2,9\n3,\n') }))) as Record<string, any>;
+  const rowsChart = await page(`/datasets/arbolado/resource/${bare.id}`);
+  assert.deepEqual(chartRows(rowsChart.body), [
+    ['#2', '9'],
+    ['#1', '5'],
+  ]);
+  assert.ok(rowsChart.body.includes('Las 2 filas con mayor «monto», de las 2 que tienen ese dato.'));
+});
+
+test("a new version from the resource page: the office's members upload it (the old file stays downloadable, the table reloads); a file that does not load changes nothing; others are refused", async () => {
+  const v1 = Buffer.from('barrio,arboles\nPalermo,120\nBoca,80\n');
+  const v2 = Buffer.from('barrio,arboles\nPalermo,130\nBoca,85\nOnce,40\n');
+  const r = (await editor.action.resource_create(form({ package_id: 'arbolado', name: 'Por barrio', format: 'CSV' }, { name: 'barrios.csv', data: v1 }))) as Record<string, any>;
+  const path = `/datasets/arbolado/resource/${r.id}`;
+  const db = odDb(t.services);
+  const versions = async () => (await db.selectFrom('od_resource_versions').select('version').where('resource_id', '=', r.id).execute()).length;
+
+  // The form is there for the office's members (this one only edits: role 'editor'), not for visitors or other offices.
+  const junior = await new TestClient(t.app).signInAs(t.services, juniorId);
+  const shown = await junior.get(path);
+  assert.ok(new RegExp(`<form [^>]*action="${path}/version\\?_csrf=[^"]+"`).test(shown.body), 'the version form posts to …/version with its CSRF token');
+  assert.match(shown.body, /Subir una nueva versión/);
+  assert.doesNotMatch((await page(path)).body, /\/version\?_csrf=/);
+  const stranger = await new TestClient(t.app).signInAs(t.services, strangerId);
+  assert.doesNotMatch((await stranger.get(path)).body, /\/version\?_csrf=/);
+
+  const saved = await postFile(junior, `${path}/version`, { format: '' }, { filename: 'barrios-2024.csv', data: v2 });
+  assert.equal(saved.statusCode, 303);
+  assert.equal(saved.headers.location, `${path}?saved=version`);
+  const after = await junior.get(saved.headers.location as string);
+  assert.match(after.body, /Se guardó la nueva versión del recurso/);
+  assert.deepEqual(previewRows(after.body).map((row) => row.slice(1)), [['Palermo', '130'], ['Boca', '85'], ['Once', '40']]);
+  assert.equal(await versions(), 2);
+  assert.deepEqual(await download(`${path}/download?version=1`), v1);
+  assert.deepEqual(await download(`${path}/download?version=2`), v2);
+  assert.deepEqual(await download(`${path}/download`), v2);
+  const shownApi = (await anon.action.resource_show({ id: r.id })) as Record<string, any>;
+  assert.deepEqual([shownApi.size, shownApi.format, shownApi.name], [v2.length, 'CSV', 'Por barrio']);
+  const audit = await t.services.db.selectFrom('audit_log').select(['action', 'actor_id']).where('subject_id', '=', r.id).where('action', '=', 'resource.patch').execute();
+  assert.deepEqual(audit, [{ action: 'resource.patch', actor_id: juniorId }]);
+
+  // A ragged file: the loader's row and reason inside a sentence in the editor's language, with what to do; nothing changes.
+  const ragged = { filename: 'roto.csv', data: Buffer.from('barrio,arboles\nPalermo,130\nBoca,85,de más\n') };
+  const es = await postFile(junior, `${path}/version`, {}, ragged);
+  assert.equal(es.statusCode, 400);
+  assert.match(es.body, /No se guardó la nueva versión, así que sigue vigente la anterior: el archivo no se pudo cargar en el almacén de datos \(Row \d+: [^<]*ragged row\)\)\. Revisá que esa fila tenga las mismas columnas que el encabezado/);
+  const en = await junior.request({ method: 'POST', url: `${path}/version?lang=en&_csrf=${encodeURIComponent(junior.csrf)}`, ...multipart({}, [{ name: 'upload', filename: ragged.filename, type: 'text/csv', data: ragged.data }]) });
+  assert.equal(en.statusCode, 400);
+  assert.match(en.body, /The new version was not saved, so the previous one stays: the file could not be loaded into the DataStore \(Row \d+: [^<]*ragged row\)\)\. Check that this row has the same columns as the header/);
+  // No file chosen.
+  await junior.get(`${path}?lang=es`);
+  const empty = await postFile(junior, `${path}/version`, {}, { filename: '', data: Buffer.alloc(0) });
+  assert.equal(empty.statusCode, 400);
+  assert.match(empty.body, /Elegí el archivo de la nueva versión\./);
+  // Another office's official, and a visitor.
+  const theirs = await postFile(stranger, `${path}/version`, {}, { filename: 'ajeno.csv', data: v1 });
+  assert.equal(theirs.statusCode, 403);
+  assert.match(theirs.body, /Solo actuás por los organismos de los que sos miembro/);
+  const visitor = await t.app.inject({ method: 'POST', url: `${path}/version`, ...multipart({}, [{ name: 'upload', filename: 'x.csv', type: 'text/csv', data: v1 }]) });
+  assert.ok(visitor.statusCode === 401 || visitor.statusCode === 403, String(visitor.statusCode));
+  // Nothing of that changed the resource.
+  assert.equal(await versions(), 2);
+  assert.deepEqual(await download(`${path}/download`), v2);
+  assert.deepEqual(previewRows((await page(path)).body).map((row) => row.slice(1)), [['Palermo', '130'], ['Boca', '85'], ['Once', '40']]);
+});
+
+test('the dataset forms set the language and the dates of publication and last update; editing keeps a harvested date-time shown as its day', async () => {
+  const client = await new TestClient(t.app).signInAs(t.services, memberId);
+  const blank = await client.get('/datasets/new');
+  const today = new Intl.DateTimeFormat('en-CA', { timeZone: 'America/Argentina/Buenos_Aires' }).format(new Date());
+  assert.match(blank.body, /name="language" value="spa" checked/);
+  assert.doesNotMatch(blank.body, /name="language" value="eng" checked/);
+  assert.match(blank.body, new RegExp(`type="date" value="${today}" id="f-issued" name="issued"`));
+  assert.match(blank.body, /Español \(spa\)/);
+  const fields = { title: 'Podas', notes: 'Podas programadas.', owner_org: officeSlug, license_id: 'CC-BY-4.0', accrualPeriodicity: 'R/P1M' };
+  const created = await client.post('/datasets/new', { ...fields, name: 'podas', language: ['spa', 'eng'], issued: '2020-05-01', modified: '2021-06-30' });
+  assert.equal(created.statusCode, 303);
+  const extra = (d: Record<string, any>, k: string) => d.extras.find((e: { key: string }) => e.key === k)?.value;
+  const podas = (await editor.action.package_show({ id: 'podas' })) as Record<string, any>;
+  assert.match(extra(podas, 'issued'), /^2020-05-01T00:00:00(\.000)?$/);
+  assert.match(extra(podas, 'modified'), /^2021-06-30T00:00:00(\.000)?$/);
+  assert.deepEqual(JSON.parse(extra(podas, 'language')), ['spa', 'eng']);
+  // The proposed date left as it is: issued now, to the second (as before the field existed).
+  const before = Math.floor(Date.now() / 1000) * 1000;
+  assert.equal((await client.post('/datasets/new', { ...fields, name: 'podas-hoy', language: 'spa', issued: today })).statusCode, 303);
+  const issuedNow = Date.parse(`${extra((await editor.action.package_show({ id: 'podas-hoy' })) as Record<string, any>, 'issued')}Z`);
+  assert.ok(issuedNow >= before && issuedNow <= Date.now(), 'issued is the moment of creation');
+
+  // A dataset with a harvested date-time: the edit form shows its day and keeps the time when the day is left alone.
+  await editor.action.package_create({ name: 'veredas', title: 'Veredas', notes: 'Estado de veredas.', owner_org: officeSlug, issued: '2019-03-05T14:22:00', language: ['spa'] });
+  const edit = await client.get('/datasets/veredas/edit');
+  assert.match(edit.body, /type="date" value="2019-03-05" id="f-issued" name="issued"/);
+  assert.match(edit.body, /name="language" value="spa" checked/);
+  const saved = await client.post('/datasets/veredas/edit', { ...fields, title: 'Veredas', notes: 'Estado de veredas.', language: ['por', 'eng'], issued: '2019-03-05', modified: '2022-01-31' });
+  assert.equal(saved.statusCode, 303);
+  const veredas = (await editor.action.package_show({ id: 'veredas' })) as Record<string, any>;
+  assert.match(extra(veredas, 'issued'), /^2019-03-05T14:22:00(\.000)?$/);
+  assert.match(extra(veredas, 'modified'), /^2022-01-31T00:00:00(\.000)?$/);
+  assert.deepEqual(JSON.parse(extra(veredas, 'language')), ['por', 'eng']);
+  // The dataset page names the languages in the visitor's language.
+  const shown = await client.get('/datasets/veredas');
+  assert.match(shown.body, /<th scope="row">Idioma<\/th><td>Portugués \(por\), Inglés \(eng\)<\/td>/);
+  assert.match((await client.get('/datasets/veredas?lang=en')).body, /<th scope="row">Language<\/th><td>Portuguese \(por\), English \(eng\)<\/td>/);
+  // A changed day replaces the date; a date that is not one, or a forged language, is refused in the editor's language.
+  await client.get('/datasets/veredas/edit?lang=es');
+  assert.equal((await client.post('/datasets/veredas/edit', { ...fields, title: 'Veredas', notes: 'Estado de veredas.', language: 'spa', issued: '2019-03-06' })).statusCode, 303);
+  assert.match(extra((await editor.action.package_show({ id: 'veredas' })) as Record<string, any>, 'issued'), /^2019-03-06T00:00:00(\.000)?$/);
+  const bad = await client.post('/datasets/veredas/edit', { ...fields, title: 'Veredas', notes: 'x', language: ['spa', 'Castellano'], issued: '31/12/2020' });
+  assert.equal(bad.statusCode, 400);
+  assert.match(bad.body, /<a href="#f-issued">Fecha de publicación<\/a>: La fecha debe tener el formato AAAA-MM-DD/);
+  assert.match(bad.body, /<a href="#od-lang-0">Idioma de los datos<\/a>: Indicá cada idioma con su código ISO 639/);
+  assert.match(extra((await editor.action.package_show({ id: 'veredas' })) as Record<string, any>, 'issued'), /^2019-03-06T00:00:00(\.000)?$/, 'nothing changed');
+});
+
+test('retyping a column of a table written through the API (no file) converts the column in place; a value that does not fit is refused with its row, in the editor\'s language, and nothing changes', async () => {
+  const client = await new TestClient(t.app).signInAs(t.services, memberId);
+  const db = odDb(t.services);
+  const created = (await editor.action.datastore_create({
+    resource: { package_id: 'arbolado', name: 'Censo (API)' },
+    fields: [{ id: 'barrio', type: 'text' }, { id: 'arboles', type: 'text' }, { id: 'altura', type: 'text' }],
+    records: [
+      { barrio: 'Palermo', arboles: '120', altura: '12.5' },
+      { barrio: 'Boca', arboles: ' 80 ', altura: 'bajo' },
+      { barrio: 'Once', arboles: '', altura: '3' },
+    ],
+  })) as Record<string, any>;
+  const id = created.resource_id as string;
+  const path = `/datasets/arbolado/resource/${id}`;
+  const search = (p: Record<string, unknown> = {}) => anon.action.datastore_search({ resource_id: id, ...p }) as Promise<Record<string, any>>;
+  const typeOf = async (col: string) => (await search()).fields.find((f: { id: string }) => f.id === col).type;
+  const form0 = await client.get(path);
+  assert.equal(form0.statusCode, 200);
+  assert.match(form0.body, /<option value="text" selected>Texto \(text\)<\/option>/);
+
+  // arboles: text → integer. Sorted as numbers now (as text, "" < " 80 " < "120"), and a filter on it works.
+  const ok = await client.post(`${path}/dictionary`, { type_1: 'int', notes_1: 'Árboles censados' });
+  assert.equal(ok.statusCode, 303);
+  assert.equal(await typeOf('arboles'), 'int8');
+  assert.deepEqual((await search({ sort: 'arboles asc' })).records.map((x: Record<string, unknown>) => [x.barrio, x.arboles == null ? null : Number(x.arboles)]), [['Boca', 80], ['Palermo', 120], ['Once', null]]);
+  assert.deepEqual((await search({ filters: { arboles: 120 } })).records.map((x: Record<string, unknown>) => x.barrio), ['Palermo']);
+  const filtered = await page(`${path}?col=arboles&val=120`);
+  assert.equal(filtered.status, 200);
+  assert.match(filtered.body, /<p>1 filas<\/p>/);
+  const row = await db.selectFrom('od_resources').select('fields').where('id', '=', id).executeTakeFirstOrThrow();
+  assert.deepEqual(row.fields.map((f) => [f.id, f.type, f.info?.type_override ?? '']), [['barrio', 'text', ''], ['arboles', 'int8', ''], ['altura', 'text', '']]);
+  assert.equal(row.fields[1].info?.notes, 'Árboles censados');
+  assert.match((await client.get(path)).body, /<option value="int" selected>Número entero \(int8\)<\/option>/);
+
+  // altura: "bajo" is no number. Refused, naming the row, in both languages; the table and both dictionaries stay.
+  const store0 = await db.selectFrom('od_datastore').select('fields').where('resource_id', '=', id).executeTakeFirstOrThrow();
+  const rows0 = await search();
+  const es = await client.post(`${path}/dictionary`, { type_1: 'int', type_2: 'numeric' });
+  assert.equal(es.statusCode, 400);
+  assert.ok(es.body.includes('La columna «altura» no se convirtió a Número decimal (numeric) y nada cambió: la fila con _id 2 tiene «bajo».'), /usa-intro">([^<]*)/.exec(es.body)?.[1]);
+  const en = await client.post(`${path}/dictionary?lang=en`, { type_1: 'int', type_2: 'numeric' });
+  assert.equal(en.statusCode, 400);
+  assert.ok(en.body.includes('The column “altura” was not converted to Decimal number (numeric) and nothing changed: the row with _id 2 holds “bajo”.'));
+  assert.deepEqual(await search(), rows0);
+  assert.deepEqual((await db.selectFrom('od_datastore').select('fields').where('resource_id', '=', id).executeTakeFirstOrThrow()).fields, store0.fields);
+  assert.deepEqual((await db.selectFrom('od_resources').select('fields').where('id', '=', id).executeTakeFirstOrThrow()).fields, row.fields);
+
+  // Once the value is fixed (datastore_upsert), the conversion goes through; and back to text.
+  await editor.action.datastore_upsert({ resource_id: id, method: 'update', records: [{ _id: 2, altura: '4' }] });
+  await client.get(`${path}?lang=es`);
+  assert.equal((await client.post(`${path}/dictionary`, { type_1: 'int', type_2: 'numeric' })).statusCode, 303);
+  assert.equal(await typeOf('altura'), 'numeric');
+  assert.deepEqual((await search({ sort: 'altura desc', fields: 'barrio' })).records.map((x: Record<string, unknown>) => x.barrio), ['Palermo', 'Boca', 'Once']);
+  assert.equal((await client.post(`${path}/dictionary`, { type_1: 'text', type_2: 'numeric' })).statusCode, 303);
+  assert.equal(await typeOf('arboles'), 'text');
+  assert.deepEqual((await search({ filters: { arboles: '80' } })).records.map((x: Record<string, unknown>) => x.barrio), ['Boca']);
+});
+
+test("a GeoJSON resource whose stored file went missing or broke: the page shows no map and says why in the visitor's language; the map's GeoJSON routes answer 404", async () => {
+  const geo = { type: 'FeatureCollection', features: [{ type: 'Feature', properties: { nombre: 'Plaza Irlanda' }, geometry: { type: 'Point', coordinates: [-58.4437, -34.6145] } }] };
+  const r = (await editor.action.resource_create(form({ package_id: 'arbolado', name: 'Plazas' }, { name: 'plazas.geojson', data: Buffer.from(JSON.stringify(geo)) }))) as Record<string, any>;
+  const path = `/datasets/arbolado/resource/${r.id}`;
+  const fileId = (await odDb(t.services).selectFrom('od_resources').select('file_id').where('id', '=', r.id).executeTakeFirstOrThrow()).file_id!;
+  const sound = await page(path);
+  assert.equal(sound.status, 200);
+  assert.match(sound.body, /data-island="map"/);
+  assert.doesNotMatch(sound.body, /No pudimos leer el archivo GeoJSON/);
+  assert.equal((await fetch(`${base}${path}/points.geojson`)).status, 200);
+
+  for (const [what, damage] of [
+    ['missing', () => t.services.files.storage.remove(fileId)],
+    ['not JSON', () => t.services.files.storage.write(fileId, Buffer.from('{"type": "FeatureCollection", "features": ['))],
+    ['features that are no list', () => t.services.files.storage.write(fileId, Buffer.from('{"type": "FeatureCollection", "features": 5}'))],
+  ] as const) {
+    await damage();
+    const es = await page(path);
+    assert.equal(es.status, 200, what);
+    assert.doesNotMatch(es.body, /data-island="map"/, what);
+    assert.ok(es.body.includes('No pudimos leer el archivo GeoJSON guardado de este recurso (falta o está dañado), así que no mostramos el mapa.'), what);
+    const en = await page(`${path}?lang=en`);
+    assert.equal(en.status, 200, what);
+    assert.ok(en.body.includes('We could not read the stored GeoJSON file of this resource (it is missing or damaged), so the map is not shown.'), what);
+    assert.equal((await fetch(`${base}${path}/points.geojson`)).status, 404, what);
+    assert.equal((await fetch(`${base}${path}/shapes.geojson`)).status, 404, what);
+  }
 });

@@ -96,7 +96,12 @@ export async function themesPages(app: FastifyInstance) {
       return reply.redirect(`/datasets/themes?saved=${encodeURIComponent(name)}`, 303);
     } catch (err) {
       if (err instanceof ThemeError) return render(request, reply, form, { [err.field]: request.t(err.key) }, 400);
-      if (err instanceof CkanError) throw new HttpError(err.status === 404 ? 404 : err.status === 403 ? 403 : 400, err.message);
+      if (err instanceof CkanError) {
+        // CKAN's English messages (the API's) are said in the administrator's language here.
+        const status = err.status === 404 ? 404 : err.status === 403 ? 403 : 400;
+        const key = status === 404 ? 'open-data.themes.notfound' : status === 403 ? 'open-data.themes.error.admins' : err.fieldErrors?.id ? 'open-data.themes.error.missing-id' : 'error.400.title';
+        throw new HttpError(status, err.message, key);
+      }
       throw err;
     }
   });

@@ -4,11 +4,14 @@ import type { PageContext } from '../../../core/ui/context';
 import { Alert } from '../../../core/ui/layout';
 import { odDb, findDataset } from '../store';
 import { tableRef } from '../datastore';
+import { columnTypeFromCkan } from '../domain/tabular';
 import { BarChart } from './chart';
 
 /** The dataset whose DataStore table feeds the budget explorer (its demo figures are illustrative). */
 export const BUDGET_DATASET = 'presupuesto-ejecucion';
 const COLUMNS = ['jurisdiccion', 'finalidad', 'vigente', 'devengado'];
+/** The amount columns: they are summed, so the DataStore must hold them as numbers. */
+const AMOUNTS = ['vigente', 'devengado'];
 /** The sector of the city's budget documents (BA Data files them under "Economía y finanzas"). */
 export const BUDGET_THEME = process.env.OPEN_DATA_BUDGET_THEME || 'economia-y-finanzas';
 const DOCUMENTS_SHOWN = 100;
@@ -20,6 +23,11 @@ export interface BudgetData {
   dataset: { name: string; title: string } | null;
   byJurisdiction: Array<{ label: string; allocated: number; accrued: number }>;
   byPurpose: Array<{ label: string; allocated: number; accrued: number }>;
+  /**
+   * Why the explorer shows no figures although the budget dataset is there: its amount columns
+   * are text (`columns` names them), or the sums failed on the database.
+   */
+  problem?: { kind: 'not-numeric'; columns: string[] } | { kind: 'error' };
 }
 
 export async function budgetData(services: Services): Promise<BudgetData> {
@@ -44,14 +52,26 @@ export async function budgetData(services: Services): Promise<BudgetData> {
     .where('r.state', '=', 'active')
     .orderBy('r.position')
     .executeTakeFirst();
-  if (!r || !COLUMNS.every((c) => r.fields.some((f) => f.id === c))) return { ...empty, dataset: { name: d.name, title: d.title } };
+  const dataset = { name: d.name, title: d.title };
+  if (!r || !COLUMNS.every((c) => r.fields.some((f) => f.id === c))) return { ...empty, dataset };
+  // Amounts written "1.234,5" or "$ 1234" load as text: summing text is an error, not a figure.
+  const textual = AMOUNTS.filter((c) => !['int', 'numeric'].includes(columnTypeFromCkan(r.fields.find((f) => f.id === c)?.type) ?? 'text'));
+  if (textual.length) return { ...empty, dataset, problem: { kind: 'not-numeric', columns: textual } };
   const by = async (col: 'jurisdiccion' | 'finalidad') => {
     const rows = await sql<{ label: string; allocated: number; accrued: number }>`
-      select ${sql.ref(col)}::text as label, coalesce(sum(vigente), 0)::float8 as allocated, coalesce(sum(devengado), 0)::float8 as accrued
+      select ${sql.id(col)}::text as label, coalesce(sum("vigente"), 0)::float8 as allocated, coalesce(sum("devengado"), 0)::float8 as accrued
       from ${sql.raw(tableRef(r.id))} group by 1 order by 2 desc limit 20`.execute(db);
     return rows.rows.map((x) => ({ label: x.label, allocated: Number(x.allocated), accrued: Number(x.accrued) }));
   };
-  return { ...empty, dataset: { name: d.name, title: d.title }, byJurisdiction: await by('jurisdiccion'), byPurpose: await by('finalidad') };
+  try {
+    return { ...empty, dataset, byJurisdiction: await by('jurisdiccion'), byPurpose: await by('finalidad') };
+  } catch (err) {
+    // The dictionary and the table disagree (a column retyped by hand…): a note on the page, not a 500.
+    const code = (err as { code?: string }).code;
+    if (!code || !/^(22|42)/.test(code)) throw err;
+    services.log.warn({ err }, 'budget explorer: the budget table could not be summed');
+    return { ...empty, dataset, problem: { kind: 'error' } };
+  }
 }
 
 export function BudgetExplorer({ ctx, data }: { ctx: PageContext; data: BudgetData }) {
@@ -69,7 +89,12 @@ export function BudgetExplorer({ ctx, data }: { ctx: PageContext; data: BudgetDa
       <h1>{t('open-data.budget.title')}</h1>
       <p class="usa-intro">{t('open-data.budget.intro')}</p>
       <Alert type="info">{t('open-data.budget.illustrative')}</Alert>
-      {!data.byJurisdiction.length ? (
+      {data.problem ? (
+        <Alert type="warning">
+          {data.problem.kind === 'not-numeric' ? t('open-data.budget.not-numeric', { columns: data.problem.columns.join(', ') }) : t('open-data.budget.error')}{' '}
+          <a href={`/datasets/${data.dataset!.name}`}>{data.dataset!.title}</a>
+        </Alert>
+      ) : !data.byJurisdiction.length ? (
         <p>{t('open-data.budget.none')}</p>
       ) : (
         <>
