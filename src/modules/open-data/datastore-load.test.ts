@@ -151,3 +151,16 @@ test('datastore_upsert writes as one by one would: later records see earlier one
   // And the full text follows the writes.
   assert.equal((await search({ resource_id: id, q: 'corregida' })).total, 1);
 });
+
+test('a broken XLSX (a zip that is no workbook, or not a zip at all) is a Validation Error with the reason, and stores nothing', async () => {
+  const before = ((await anon.action.package_show({ id: 'cargas' })) as { num_resources: number }).num_resources;
+  for (const data of [Buffer.from('PK\u0003\u0004 this is not a zip archive'), Buffer.from('not even a zip')]) {
+    const fd = new FormData();
+    fd.append('package_id', 'cargas');
+    fd.append('format', 'XLSX');
+    fd.append('upload', new Blob([new Uint8Array(data)]), 'libro.xlsx');
+    const e = await rejects(editor.action.resource_create(fd), 'Validation Error');
+    assert.match(JSON.stringify(e), /XLSX|empty/);
+  }
+  assert.equal(((await anon.action.package_show({ id: 'cargas' })) as { num_resources: number }).num_resources, before);
+});

@@ -1,6 +1,7 @@
 import { Readable } from 'node:stream';
 import ExcelJS from 'exceljs';
 import { stringify } from 'csv-stringify/sync';
+import { LoadError } from './datastore';
 
 /**
  * XLSX and JSON arrays enter the DataStore as CSV: a converter yields CSV text row by row, so
@@ -29,15 +30,20 @@ export function xlsxAsCsv(open: () => Readable): () => Readable {
       (async function* () {
         // Styles are read because a date is a number with a date format in XLSX.
         const reader = new ExcelJS.stream.xlsx.WorkbookReader(open(), { sharedStrings: 'cache', worksheets: 'emit', hyperlinks: 'ignore', styles: 'cache', entries: 'ignore' });
-        for await (const sheet of reader) {
-          let width = 0;
-          for await (const row of sheet) {
-            const values = (row.values as unknown[]).slice(1).map(cell);
-            if (!width) width = values.length;
-            while (values.length < width) values.push('');
-            yield stringify([values.slice(0, Math.max(width, 1))]);
+        try {
+          for await (const sheet of reader) {
+            let width = 0;
+            for await (const row of sheet) {
+              const values = (row.values as unknown[]).slice(1).map(cell);
+              if (!width) width = values.length;
+              while (values.length < width) values.push('');
+              yield stringify([values.slice(0, Math.max(width, 1))]);
+            }
+            break; // the first sheet only
           }
-          break; // the first sheet only
+        } catch (err) {
+          // A zip that is not a workbook, or a broken one: the publisher's file, not our fault.
+          throw new LoadError(`the file is not a readable XLSX workbook (${(err as Error).message})`, null);
         }
       })(),
     );
