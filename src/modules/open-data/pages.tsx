@@ -147,6 +147,19 @@ async function resourceChart(db: OdDb, resourceId: string, fields: DictionaryFie
   return { data: res.rows.map((x) => ({ label: `#${x.id}`, value: Number(x.value) })), measure: measure.id, category: null, rows: Number(res.rows[0].rows), groups: Number(res.rows[0].rows) };
 }
 
+// The aggregate reads the whole table (seconds on millions of rows, and PGlite cannot cancel it):
+// computed once per state of the table — every load and DataStore write sets loaded_at.
+const chartCache = new Map<string, { state: string; chart: ResourceChart | null }>();
+async function cachedChart(db: OdDb, resourceId: string, fields: DictionaryField[], state: string): Promise<ResourceChart | null> {
+  const hit = chartCache.get(resourceId);
+  if (hit && hit.state === state) return hit.chart;
+  const chart = await resourceChart(db, resourceId, fields);
+  chartCache.delete(resourceId);
+  chartCache.set(resourceId, { state, chart });
+  if (chartCache.size > 500) chartCache.delete(chartCache.keys().next().value!);
+  return chart;
+}
+
 function DatasetCard({ d, ctx }: { d: DatasetRow; ctx: PageContext }) {
   return (
     <li class="usa-collection__item">
@@ -525,7 +538,7 @@ export async function pages(app: FastifyInstance) {
           problem = previewProblem(t, err, request);
         }
       }
-      chart = await resourceChart(db, r.id, info.fields).catch((err) => {
+      chart = await cachedChart(db, r.id, info.fields, `${new Date(info.loaded_at).getTime()}|${info.row_count}|${JSON.stringify(info.fields)}`).catch((err) => {
         // The chart is an extra: a table it cannot sum leaves the page without it, not in error.
         request.log.warn({ err, resource: r.id }, 'resource chart failed');
         return null;
