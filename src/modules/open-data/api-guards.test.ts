@@ -6,7 +6,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { sql } from 'kysely';
 import { TestClient, type TestContext } from '../../core/testing/harness';
-import { ckanFixture, rejects, type CkanClient, type CkanErr } from './testing';
+import { ckanFixture, rejects, type CkanClient, type CkanErr, form } from './testing';
 import { odDb, findDataset } from './store';
 import { AnswerCache, cache } from './ckan-api';
 import { createApiToken } from '../../core/auth/session';
@@ -39,13 +39,6 @@ after(async () => {
   await t.close();
 });
 
-/** A multipart body for ckanapi: the fields and, optionally, the file as `upload`. */
-function form(fields: Record<string, string>, file?: { name: string; data: Buffer }) {
-  const fd = new FormData();
-  for (const [k, v] of Object.entries(fields)) fd.append(k, v);
-  if (file) fd.append('upload', new Blob([new Uint8Array(file.data)]), file.name);
-  return fd;
-}
 
 const dataset = async (name: string) => (await findDataset(odDb(t.services), name))!;
 

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import iconv from 'iconv-lite';
 import ExcelJS from 'exceljs';
 import type { TestContext } from '../../core/testing/harness';
-import { ckanFixture, rejects, type CkanClient, type CkanErr } from './testing';
+import { ckanFixture, rejects, type CkanClient, type CkanErr, form } from './testing';
 import { odDb } from './store';
 import { loadSettings } from './publishing';
 import crypto from 'node:crypto';
@@ -168,12 +168,6 @@ test('private datasets: hidden from anonymous search, shown to members with incl
   await rejects(anon.action.package_show({ id: 'borrador-interno' }), 'Authorization Error');
 });
 
-function form(fields: Record<string, string>, file?: { name: string; data: Buffer }) {
-  const fd = new FormData();
-  for (const [k, v] of Object.entries(fields)) fd.append(k, v);
-  if (file) fd.append('upload', new Blob([new Uint8Array(file.data)]), file.name);
-  return fd;
-}
 
 test('resource_create with an upload loads the DataStore; datastore_search filters, sorts, searches', async () => {
   const csv = 'barrio;comuna;habitantes;fecha\nPalermo;14;225970;2010-10-27\nNúñez;13;49019;2010-10-27\nBelgrano;13;126816;2010-10-27\nRecoleta;2;157932;2010-10-27\n';

@@ -3,7 +3,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { TestClient, type TestContext } from '../../core/testing/harness';
-import { ckanFixture, rejects, type CkanClient } from './testing';
+import { ckanFixture, rejects, type CkanClient, form } from './testing';
 import { odDb } from './store';
 
 let t: TestContext;
@@ -26,12 +26,6 @@ after(async () => {
   await t.close();
 });
 
-function form(fields: Record<string, string>, file: { name: string; data: Buffer }) {
-  const fd = new FormData();
-  for (const [k, v] of Object.entries(fields)) fd.append(k, v);
-  fd.append('upload', new Blob([new Uint8Array(file.data)]), file.name);
-  return fd;
-}
 
 async function snapshot() {
   const db = odDb(t.services);

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import ExcelJS from 'exceljs';
 import { TestClient, multipart, type TestContext } from '../../core/testing/harness';
 import { formatters } from '../../core/i18n';
-import { ckanFixture, rejects, type CkanClient, type CkanErr } from './testing';
+import { ckanFixture, rejects, type CkanClient, type CkanErr, form } from './testing';
 import { odDb } from './store';
 
 let t: TestContext;
@@ -33,13 +33,6 @@ after(async () => {
   await t.close();
 });
 
-/** A multipart body for ckanapi: the fields and, optionally, the file as `upload`. */
-function form(fields: Record<string, string>, file?: { name: string; data: Buffer }) {
-  const fd = new FormData();
-  for (const [k, v] of Object.entries(fields)) fd.append(k, v);
-  if (file) fd.append('upload', new Blob([new Uint8Array(file.data)]), file.name);
-  return fd;
-}
 
 async function page(path: string): Promise<{ status: number; body: string }> {
   const res = await fetch(base + path);

@@ -59,3 +59,11 @@ export async function rejects(p: Promise<unknown>, type: string): Promise<CkanEr
   }
   assert.fail(`expected a ${type}`);
 }
+
+/** A multipart body for ckanapi: the fields and, optionally, the file as `upload`. */
+export function form(fields: Record<string, string>, file?: { name: string; data: Buffer | string }) {
+  const fd = new FormData();
+  for (const [k, v] of Object.entries(fields)) fd.append(k, v);
+  if (file) fd.append('upload', new Blob([new Uint8Array(typeof file.data === 'string' ? Buffer.from(file.data) : file.data)]), file.name);
+  return fd;
+}
