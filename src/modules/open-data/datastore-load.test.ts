@@ -164,3 +164,40 @@ test('a broken XLSX (a zip that is no workbook, or not a zip at all) is a Valida
   }
   assert.equal(((await anon.action.package_show({ id: 'cargas' })) as { num_resources: number }).num_resources, before);
 });
+
+test('datastore_upsert: one key spelled two ways in a call is one row, and the later record wins', async () => {
+  const created = (await editor.action.datastore_create({
+    resource: { package_id: 'cargas', name: 'Claves' },
+    fields: [{ id: 'id', type: 'int' }, { id: 'v', type: 'text' }],
+    primary_key: 'id',
+    records: [{ id: 1, v: 'a' }],
+  })) as { resource_id: string };
+  const id = created.resource_id;
+  await editor.action.datastore_upsert({ resource_id: id, records: [{ id: 1, v: 'b' }, { id: '+1', v: 'c' }, { id: 2, v: 'x' }, { id: ' 2', v: 'y' }] });
+  assert.deepEqual((await search({ resource_id: id, sort: 'id' })).records.map((x) => [x.id, x.v]), [[1, 'c'], [2, 'y']]);
+  await editor.action.datastore_upsert({ resource_id: id, method: 'update', records: [{ id: 1, v: 'first' }, { id: ' 1', v: 'last' }] });
+  assert.deepEqual((await search({ resource_id: id, filters: { id: 1 } })).records.map((x) => x.v), ['last']);
+});
+
+test('the same table on both engines: a leading blank line, database-refused values named by row, row numbers after blank lines, slash dates', async () => {
+  const lead = await upload('inicio-en-blanco', '\na,b\n1,2\n3,4\n');
+  const l = await search({ resource_id: lead.id });
+  assert.deepEqual(types(l), { _id: 'int', a: 'int8', b: 'int8' });
+  assert.deepEqual(l.records.map((x) => [x.a, x.b]), [[1, 2], [3, 4]]);
+  // A NUL inside a value: refused by the database on both engines, with its row.
+  const nul = await rejects(upload('nul', 'a,b\n1,ok\n2,x\u0000y\n'), 'Validation Error');
+  assert.match(JSON.stringify(nul), /Row 3/);
+  // A ragged row after blank lines is named by its line in the file.
+  const ragged = await rejects(upload('tras-blancos', 'a,b\n1,2\n\n\n3,4\nx,y,z\n'), 'Validation Error');
+  assert.match(JSON.stringify(ragged), /Row 6/);
+  // A slash date after ISO dates is not read as month/day: the column becomes text on both engines.
+  const rows = Array.from({ length: 2100 }, (_, i) => `2020-01-${String((i % 28) + 1).padStart(2, '0')},${i}`);
+  const slash = await upload('fechas-barra', `fecha,n\n${rows.join('\n')}\n5/1/2020,9999\n`);
+  const sr = await search({ resource_id: slash.id, filters: { n: 9999 } });
+  assert.equal(types(sr).fecha, 'text');
+  assert.equal(sr.records[0].fecha, '5/1/2020');
+  // Latin-1 only, with an accented capital before a no-break space: read as Latin-1, not as UTF-8.
+  const latin = Buffer.concat([Buffer.from('nombre;n\n'), Buffer.from([0x4a, 0x4f, 0x53, 0xc9, 0xa0, 0x4d, 0x41, 0x52, 0xcd, 0x41]), Buffer.from(';1\n')]);
+  const lr = await upload('latin1-nbsp', latin);
+  assert.deepEqual((await search({ resource_id: lr.id })).records.map((x) => x.nombre), ['JOSÉ\u00a0MARÍA']);
+});

@@ -132,6 +132,22 @@ test('as CKAN, at most rows_max records come back, with records_truncated when t
   }
 });
 
+test('row and text makers the planner cannot cost are refused; trailing comments are fine, as in CKAN', async () => {
+  for (const q of [
+    `SELECT count(*) FROM (SELECT generate_series(1, monto * 3000000) FROM "${big}") x`,
+    `SELECT length(repeat(nombre, monto * 100000000)) FROM "${big}"`,
+    `SELECT lpad(nombre, monto * 100000000) FROM "${big}"`,
+    `SELECT * FROM "${big}", generate_series(1, 10)`,
+  ]) {
+    const e = await rejects(run(anon, q), 'Validation Error');
+    assert.match(JSON.stringify(e), /not allowed/, q);
+  }
+  for (const q of [`SELECT nombre FROM "${pub}" -- todas`, `SELECT nombre FROM "${pub}"; -- todas`, `SELECT nombre FROM "${pub}" /* a; b */ ;`]) {
+    const r = await run(anon, q);
+    assert.deepEqual(r.records.map((x) => x.nombre).sort(), ['a', 'b'], q);
+  }
+});
+
 test('without the reader role datastore_search_sql is refused with a clear CKAN error, never run as the app', async (ctx) => {
   if (t.services.database.engine !== 'pglite') return ctx.skip('roles are cluster-wide on PostgreSQL');
   await sql.raw(`drop owned by ${DATASTORE_READER}; drop role ${DATASTORE_READER}`).execute(t.services.db);

@@ -82,6 +82,21 @@ const typedText = (c: Column, v: unknown) => {
 type Row = Record<string, unknown>;
 
 /**
+ * A key value as the column holds it, so that `1`, `"+1"`, `" 1"` and `"1.0"` are one key: two
+ * spellings of one row in a run would meet in one statement (ON CONFLICT refuses that, UPDATE … FROM
+ * would keep the first), where one by one the later wins.
+ */
+function keyValue(c: Column, v: unknown): string | null {
+  const text = typedText(c, v);
+  if (text == null) return null;
+  const t = text.trim();
+  if (c.type === 'int' || c.type === 'numeric') return String(Number(t));
+  if (c.type === 'bool') return t.toLowerCase();
+  if (c.type === 'date' || c.type === 'timestamp') return Number.isNaN(Date.parse(t)) ? t : new Date(t.replace(' ', 'T')).toISOString();
+  return text;
+}
+
+/**
  * Records as a set: one text array per column, unnested and cast to the column's type in SQL.
  * A write of any number of records is one statement of a few parameters.
  */
@@ -137,7 +152,8 @@ function runs(rows: Row[], matchKey: (r: Row) => string | null): Row[][] {
 
 function pgError(err: unknown): never {
   const e = err as { code?: string; message?: string; detail?: string };
-  if (e.code && /^(22|23)/.test(e.code)) throw new DatastoreWriteError({ records: [[e.message, e.detail].filter(Boolean).join(': ')] });
+  // 21000: one statement met a row twice, a key spelled in ways the grouping did not foresee.
+  if (e.code && (/^(22|23)/.test(e.code) || e.code === '21000')) throw new DatastoreWriteError({ records: [[e.message, e.detail].filter(Boolean).join(': ')] });
   throw err;
 }
 
@@ -246,7 +262,7 @@ export async function datastoreUpsert(services: Services, resourceId: string, in
     if (missing.length) throw new DatastoreWriteError({ key: [`fields "${missing.join(', ')}" are missing but needed as key`] });
   }
   let delta = 0;
-  const matchKey = (r: Row) => (r._id != null ? `_id:${Number(r._id)}` : JSON.stringify(key.map((k) => typedText(columns.get(k)!, r[k]))));
+  const matchKey = (r: Row) => (r._id != null ? `_id:${Number(r._id)}` : JSON.stringify(key.map((k) => keyValue(columns.get(k)!, r[k]))));
   await db
     .transaction()
     .execute(async (trx) => {

@@ -151,9 +151,12 @@ const CP1252 = (() => {
   return map;
 })();
 
-const UTF8_IN_LATIN1 = /[\xC2-\xDF][\x80-\xBF]|[\xE0-\xEF][\x80-\xBF]{2}/g;
+// Only the UTF-8 of Latin-1's own letters and signs (Ã±, Ã©, Â¿: lead bytes C2, C3) and of the
+// typographic punctuation (â€œ, â€“, â€¦: E2 80–82). In genuine Latin-1 text "Ã" or "Â" before a
+// byte 80–BF, or "â€", hardly occur; a wider net ("É" + no-break space is valid UTF-8) would.
+const UTF8_IN_LATIN1 = /[\xC2\xC3][\x80-\xBF]|\xE2[\x80-\x82][\x80-\xBF]/g;
 
-/** Windows-1252, except valid two- and three-byte UTF-8 sequences, which are read as UTF-8. */
+/** Windows-1252, except the UTF-8 sequences above, which are read as UTF-8. */
 export function decodeMixed(buf: Buffer): string {
   const text = buf.toString('latin1').replace(UTF8_IN_LATIN1, (m) => Buffer.from(m, 'latin1').toString('utf8'));
   return text.replace(/[\x80-\x9f]/g, (c) => CP1252.get(c) ?? c);
@@ -162,8 +165,8 @@ export function decodeMixed(buf: Buffer): string {
 /** How many bytes at the end could begin a UTF-8 sequence the next chunk completes. */
 function utf8LeadTail(buf: Buffer): number {
   const n = buf.length;
-  if (n >= 1 && buf[n - 1] >= 0xc2 && buf[n - 1] <= 0xef) return 1;
-  if (n >= 2 && buf[n - 2] >= 0xe0 && buf[n - 2] <= 0xef && buf[n - 1] >= 0x80 && buf[n - 1] <= 0xbf) return 2;
+  if (n >= 1 && (buf[n - 1] === 0xc2 || buf[n - 1] === 0xc3 || buf[n - 1] === 0xe2)) return 1;
+  if (n >= 2 && buf[n - 2] === 0xe2 && buf[n - 1] >= 0x80 && buf[n - 1] <= 0x82) return 2;
   return 0;
 }
 
@@ -205,7 +208,8 @@ interface Plan {
 
 /** First pass: encoding, delimiter, header, types, and every row checked, before anything is written. */
 async function plan(open: () => Readable, dictionary: DictionaryField[]): Promise<Plan> {
-  const head = await readHead(open, 64 * 1024);
+  // The same sample as the PostgreSQL path reads, so both engines detect the same encoding.
+  const head = await readHead(open, 256 * 1024);
   if (!head.length) throw new LoadError('the file is empty', null);
   const encoding = detectEncoding(head);
   const sampleText = encoding === 'utf-8' ? head.toString('utf8') : encoding === 'windows-1252' ? decodeWindows1252(head) : iconv.decode(head, encoding);
@@ -297,30 +301,54 @@ export async function loadDatastore(services: Services, resourceId: string, open
     full_text: fullText,
   };
 
+  // With csv-parse's info: each record knows the line it ends on, for an error the database finds.
   const records = () =>
     open()
       .pipe(decoder(p.encoding))
-      .pipe(parser(p.delimiter));
+      .pipe(csvParse({ delimiter: p.delimiter, bom: true, skip_empty_lines: true, relax_column_count: false, relax_quotes: true, trim: false, info: true }));
 
   await db.transaction().execute(async (trx) => {
     await sql.raw(create).execute(trx);
     const batchSize = Math.max(1, Math.min(1000, Math.floor(30000 / p.columns.length)));
     const insertPrefix = `insert into datastore.${qi(tmp)} (${p.columns.map(qi).join(', ')}) values `;
     let batch: string[][] = [];
+    let lines: number[] = [];
+    const insert = (rows: string[][]) =>
+      sql`${sql.raw(insertPrefix)}${sql.join(rows.map((r) => sql`(${sql.join(r.map((v, i) => sql`${paramCell(p.types[i], v)}`))})`))}`.execute(trx);
     const flush = async () => {
       if (!batch.length) return;
-      const rowsSql = batch.map((r) => sql`(${sql.join(r.map((v, i) => sql`${paramCell(p.types[i], v)}`))})`);
-      await sql`${sql.raw(insertPrefix)}${sql.join(rowsSql)}`.execute(trx);
+      await sql`savepoint batch`.execute(trx);
+      try {
+        await insert(batch);
+      } catch (err) {
+        // A value the checks let through and the database refuses (a NUL, a number out of range):
+        // find its row, one insert at a time, to name it as COPY does on PostgreSQL.
+        await sql`rollback to savepoint batch`.execute(trx);
+        const code = (err as { code?: string }).code ?? '';
+        if (!/^22/.test(code)) throw err;
+        for (const [k, row] of batch.entries()) {
+          await sql`savepoint one`.execute(trx);
+          try {
+            await insert([row]);
+          } catch (e) {
+            throw new LoadError((e as Error).message, lines[k]);
+          }
+        }
+        throw new LoadError((err as Error).message, lines[0]);
+      }
       batch = [];
+      lines = [];
     };
     let first = true;
     try {
-      for await (const record of records()) {
+      for await (const chunk of records()) {
+        const { record, info } = chunk as { record: string[]; info: { lines: number } };
         if (first) {
           first = false;
           continue;
         }
-        batch.push(record as string[]);
+        batch.push(record);
+        lines.push(info.lines);
         if (batch.length >= batchSize) await flush();
       }
       await flush();
@@ -376,11 +404,13 @@ function utf8Check(): Transform {
  * Drops empty lines (or lines of only carriage returns) outside quoted fields, as csv-parse's
  * skip_empty_lines does for the other loaders; a quoted field keeps its empty lines.
  */
-function blankLineFilter(): Transform {
+function blankLineFilter(): Transform & { originalLine: (line: number) => number } {
   let quoted = false;
   let content = false; // the current line has something besides \r
   let pendingCr = 0;
-  return new Transform({
+  let emitted = 0;
+  const drops: number[] = []; // for each dropped line, the number of the next line let through
+  const filter = new Transform({
     transform(chunk: Buffer, _e, cb) {
       const out = Buffer.allocUnsafe(chunk.length + pendingCr);
       let n = 0;
@@ -393,9 +423,11 @@ function blankLineFilter(): Transform {
         if (!quoted && b === 0x0a) {
           if (!content) {
             pendingCr = 0;
+            drops.push(emitted + 1);
             continue;
           }
           content = false;
+          emitted++;
           out[n++] = b;
           continue;
         }
@@ -411,6 +443,8 @@ function blankLineFilter(): Transform {
       cb(null, out.subarray(0, n));
     },
   });
+  // COPY's line numbers count what it was given: the file's own count adds the lines dropped before.
+  return Object.assign(filter, { originalLine: (line: number) => line + drops.filter((d) => d <= line).length });
 }
 
 function copyLoadError(err: unknown): Error {
@@ -468,6 +502,9 @@ async function loadWithCopy(services: Services, resourceId: string, open: () => 
   const client = await services.database.pool!.connect();
   try {
     await client.query('begin');
+    // Dates are read year first: under the default MDY a later "5/1/2020" in a column the first rows
+    // made a date would silently be May 1st; this way it is refused and the column becomes text.
+    await client.query(`set local datestyle = 'ISO, YMD'`);
     const delim = delimiter === '\t' ? "E'\\t'" : `'${delimiter}'`;
     // COPY straight into the types the first rows suggest. When a later row disagrees, PostgreSQL
     // names the column: demote it (int → numeric → text, date → timestamp → text) and stream again.
@@ -479,7 +516,8 @@ async function loadWithCopy(services: Services, resourceId: string, open: () => 
     });
     // COPY reads an empty line as a row; the other loaders skip it. Filtered only when needed:
     // a one-column file (where it would load silently) or after COPY stopped on one.
-    let skipBlankLines = columns.length === 1;
+    // COPY's HEADER skips the first line, blank or not: a file that starts with a blank line needs the filter too.
+    let skipBlankLines = columns.length === 1 || /^\uFEFF?[ \t]*\r?\n/.test(sampleText);
     let rows = 0;
     const copyStart = Date.now();
     for (let attempt = 0; ; attempt++) {
@@ -490,6 +528,7 @@ async function loadWithCopy(services: Services, resourceId: string, open: () => 
       // all, so the first searches do not each rewrite every page to set hint bits.
       const copy = client.query(copyFrom(`copy ${table} (${columns.map(qi).join(', ')}) from stdin with (format csv, header true, delimiter ${delim}, encoding 'UTF8', freeze true)`));
       const source = open();
+      const filter = skipBlankLines ? blankLineFilter() : null;
       try {
         await pipeline([
           source,
@@ -503,7 +542,7 @@ async function loadWithCopy(services: Services, resourceId: string, open: () => 
                   },
                 }),
               ]),
-          ...(skipBlankLines ? [blankLineFilter()] : []),
+          ...(filter ? [filter] : []),
           copy,
         ]);
         rows = Number(copy.rowCount ?? 0);
@@ -522,6 +561,7 @@ async function loadWithCopy(services: Services, resourceId: string, open: () => 
       } catch (err) {
         const e = err as { code?: string; where?: string; message?: string };
         if (err instanceof LoadError) throw err;
+        if (filter && e.where) e.where = e.where.replace(/line (\d+)/, (_, l: string) => `line ${filter.originalLine(Number(l))}`);
         const m = /, column (.+?): /.exec(e.where ?? '');
         const i = m ? columns.indexOf(m[1]) : -1;
         if (e.code === '22P04' && !skipBlankLines && /, line \d+: ""$/.test(e.where ?? '')) {
@@ -529,7 +569,7 @@ async function loadWithCopy(services: Services, resourceId: string, open: () => 
           skipBlankLines = true;
           continue;
         }
-        const typeError = !!e.code && ['22P02', '22003', '22007', '22008', '22P05'].includes(e.code);
+        const typeError = !!e.code && ['22P02', '22003', '22007', '22008', '22009', '22P05'].includes(e.code);
         if (!typeError || i < 0 || types[i] === 'text' || attempt > columns.length * 3) throw copyLoadError(err);
         const comma = types[i] === 'numeric' && !commas.has(i) && hasDecimalComma(/"(.*)"$/.exec(e.message ?? '')?.[1] ?? '');
         if (overrides[i] && !comma) throw new LoadError(`column "${columns[i]}" is not ${types[i]} as the data dictionary says`, Number(/line (\d+)/.exec(e.where ?? '')?.[1] ?? 0) || null);
@@ -630,7 +670,8 @@ export async function buildFullText(services: Services, resourceId: string, prog
   const hi = Number(range?.hi ?? -1);
   for (let from = lo; from <= hi; from += fullTextSettings.chunkRows) {
     if ((await oidOf()) !== oid) return { skipped: 'a new load replaced the table' };
-    await sql`update ${sql.raw(table)} t set "_full_text" = public.od_full_text(row_to_json(t.*)) where "_id" >= ${from} and "_id" < ${from + fullTextSettings.chunkRows} and "_full_text" is null`.execute(db);
+    // The trigger computes the vector on this update: setting it here too would compute it twice.
+    await sql`update ${sql.raw(table)} t set "_full_text" = null where "_id" >= ${from} and "_id" < ${from + fullTextSettings.chunkRows} and "_full_text" is null`.execute(db);
     await progress?.(Math.min(0.9, (from - lo + fullTextSettings.chunkRows) / (hi - lo + 1)));
   }
   if ((await oidOf()) !== oid) return { skipped: 'a new load replaced the table' };
@@ -903,7 +944,9 @@ export async function searchDatastoreSql(
     await sql.raw(`set local role ${DATASTORE_READER}`).execute(trx);
     // As CKAN: one row more than the most it returns, so that it can say the answer was cut,
     // and never the whole of a big table in memory.
-    const r = await sql<Record<string, unknown>>`select * from (${sql.raw(guarded.sql)}) as "_statement" limit ${sqlSettings.rowsMax + 1}`.execute(trx);
+    const r = await sql<Record<string, unknown>>`select * from (
+${sql.raw(guarded.sql)}
+) as "_statement" limit ${sqlSettings.rowsMax + 1}`.execute(trx);
     return r.rows;
   });
   const truncated = rows.length > sqlSettings.rowsMax;

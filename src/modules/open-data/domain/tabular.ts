@@ -52,15 +52,16 @@ export function columnNames(header: string[]): string[] {
 
 const INT = /^[-+]?\d{1,15}$/;
 const NUMERIC = /^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/;
-const DATE = /^\d{4}-\d{2}-\d{2}$/;
-const TIMESTAMP = /^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?$/;
+// Months and days of one or two digits, as PostgreSQL's COPY reads them too.
+const DATE = /^\d{4}-\d{1,2}-\d{1,2}$/;
+const TIMESTAMP = /^\d{4}-\d{1,2}-\d{1,2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?$/;
 const BOOL = /^(true|false)$/i;
 /** Numbers written with a decimal comma, as Argentine files do ("1234,5"); no thousands separators. */
 const NUMERIC_COMMA = /^[-+]?\d+,\d+$/;
 
 /** A calendar date that exists: JavaScript's Date.parse takes 2021-02-30, PostgreSQL does not. */
 function realDate(v: string): boolean {
-  const m = /^(\d{4})-(\d{2})-(\d{2})/.exec(v);
+  const m = /^(\d{4})-(\d{1,2})-(\d{1,2})/.exec(v);
   if (!m) return false;
   const [y, mo, d] = [Number(m[1]), Number(m[2]), Number(m[3])];
   if (y < 1 || mo < 1 || mo > 12 || d < 1) return false;
