@@ -255,6 +255,17 @@ test('registry sync: creates the platform office and its themes with audit entri
 
   await admin.action.group_delete({ id: 'espacios-verdes' });
   assert.deepEqual(await seen('espacios-verdes', 'plazas-cabildo'), { facet: 0, listed: false, groups: [] });
+  // An unchanged declaration leaves the administrator's delete alone, sync after sync.
+  for (let k = 0; k < 2; k++) {
+    const same = await syncRegistry(t.services);
+    assert.deepEqual([same.created, same.updated, same.unchanged], [0, 0, declared]);
+    assert.deepEqual(await seen('espacios-verdes', 'plazas-cabildo'), { facet: 0, listed: false, groups: [] });
+  }
+  assert.equal((await audited('theme.restore')).filter((a) => (a.details as { module?: string }).module === 'fixture-publisher').length, 0);
+  // A changed declaration that still uses it brings it back.
+  const plazas = t.services.registry.datasets().find((x) => x.dataset.slug === 'plazas-cabildo')!.dataset;
+  const keywords = plazas.keywords;
+  plazas.keywords = [...keywords, 'bancos'];
   const r = await syncRegistry(t.services);
   assert.deepEqual([r.created, r.updated, r.unchanged], [0, 1, declared - 1]);
   assert.deepEqual(await seen('espacios-verdes', 'plazas-cabildo'), { facet: 1, listed: true, groups: ['espacios-verdes'] });
@@ -264,6 +275,9 @@ test('registry sync: creates the platform office and its themes with audit entri
     [['system', { name: 'espacios-verdes', module: 'fixture-publisher', dataset: 'plazas-cabildo' }]],
   );
   assert.equal((await audited('office.create')).length, officesBefore + 1, 'the office is created once');
+  // The declaration as it was, for the next test.
+  plazas.keywords = keywords;
+  assert.equal((await syncRegistry(t.services)).updated, 1);
 });
 
 test('registry sync: a registry dataset unpublished or deleted here stays so every hour; its metadata still follows the declaration', async () => {
@@ -301,9 +315,13 @@ test('registry sync: a registry dataset unpublished or deleted here stays so eve
   assert.equal((await audited('theme.restore')).length, restoredBefore);
   assert.deepEqual(Object.values(await syncRegistry(t.services)), [0, 0, declared], 'and then stays unchanged');
 
-  // Restored here: it is current, and the next sync brings its theme back with it.
+  // Restored here: it is current; its theme, deleted by an administrator, stays deleted until the
+  // declaration changes, and then comes back with it.
   await admin.action.package_patch({ id: 'plazas-cabildo', state: 'active' });
   assert.equal(((await anon.action.package_show({ id: 'plazas-cabildo' })) as { notes: string }).notes, 'Las plazas y parques de la ciudad.');
+  assert.deepEqual(Object.values(await syncRegistry(t.services)), [0, 0, declared]);
+  assert.deepEqual(await seen('espacios-verdes', 'plazas-cabildo'), { facet: 0, listed: false, groups: [] });
+  plazas.description['es-AR'] = 'Las plazas, plazoletas y parques de la ciudad.';
   assert.equal((await syncRegistry(t.services)).updated, 1);
   assert.deepEqual(await seen('espacios-verdes', 'plazas-cabildo'), { facet: 1, listed: true, groups: ['espacios-verdes'] });
   assert.equal((await audited('theme.restore')).length, restoredBefore + 1);

@@ -314,3 +314,37 @@ test('the budget explorer: amounts loaded as text give a clear note in the visit
   assert.doesNotMatch(figures.body, /No podemos sumar/);
   assert.match(figures.body, /<th scope="row">Educación<\/th><td>\$\s?2\.000\.000<\/td><td>\$\s?1\.500\.000<\/td><td>75\s?%<\/td>/);
 });
+
+test('a NUL in an uploaded file\'s name is a 400 page, and nothing is stored; a big table\'s word search before its index says so in the visitor\'s language', async () => {
+  const client = await member();
+  const files = async () => Number((await t.services.db.selectFrom('files').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()).n);
+  const before = await files();
+  const res = await postFile(client, '/datasets/censo/resources', { name: 'Con NUL', format: 'CSV' }, { filename: 'a\u0000b.csv', data: Buffer.from('a,b\n1,2\n') });
+  assert.equal(res.statusCode, 400);
+  assert.equal(await files(), before);
+  const { fullTextSettings } = await import('./datastore');
+  const inline = fullTextSettings.inlineRows;
+  const scan = fullTextSettings.scanRows;
+  fullTextSettings.inlineRows = 1;
+  fullTextSettings.scanRows = 1;
+  try {
+    const r = (await editor.action.resource_create(
+      (() => {
+        const fd = new FormData();
+        fd.append('package_id', 'censo');
+        fd.append('name', 'Radios');
+        fd.append('upload', new Blob([new Uint8Array(Buffer.from('radio,poblacion\nA,10\nB,20\n'))]), 'radios.csv');
+        return fd;
+      })(),
+    )) as { id: string };
+    for (const lang of LANGS) {
+      const page = await client.get(inLang(`/datasets/censo/resource/${r.id}?q=radio`, lang));
+      assert.equal(page.statusCode, 200);
+      assert.match(page.body, lang === 'en' ? /Word search on this table is still being prepared/ : /La búsqueda por palabras en esta tabla todavía se está preparando/);
+      assert.doesNotMatch(page.body, /full-text search on this table/);
+    }
+  } finally {
+    fullTextSettings.inlineRows = inline;
+    fullTextSettings.scanRows = scan;
+  }
+});

@@ -74,6 +74,7 @@ function filterProblem(t: Translate, fields: DictionaryField[], filters: Record<
 
 /** A preview query the DataStore refused (or the database could not run): a localized note instead of the table. */
 function previewProblem(t: Translate, err: unknown, request: FastifyRequest): string {
+  if (err instanceof DatastoreQueryError && err.code) return t(`open-data.preview.${err.code}`);
   if (err instanceof DatastoreQueryError) return t('open-data.preview.error', { error: err.message });
   const code = (err as { code?: string }).code;
   if (code && /^(22|42)/.test(code)) {

@@ -375,6 +375,11 @@ async function readUploadForm(services: Services, request: FastifyRequest): Prom
           part.file.resume();
           continue;
         }
+        // A file name with U+0000 would reach the database as the stored file's name.
+        if (part.filename?.includes('\u0000')) {
+          part.file.resume();
+          throw new NulCharacterError('upload');
+        }
         upload = await receiveUpload(services, part, request.user!.id);
         // The form's empty file input (a link was given instead).
         if (!upload.file!.size) {

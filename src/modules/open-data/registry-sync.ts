@@ -31,7 +31,6 @@ export async function syncRegistry(services: Services): Promise<{ created: numbe
       // A deleted theme the declaration still uses comes back (audited), as the harvester's; but not
       // for a dataset deleted here, which then simply leaves it out.
       const live = !existing || existing.state === 'active';
-      const theme = await ensureTheme(services, trx, { name: dataset.theme, title: titleOf(dataset.theme) }, { module, dataset: dataset.slug }, live);
       // `state` and `status` are the officials' here: set when the dataset is created (published,
       // active), never afterwards, so that a registry dataset deleted or unpublished here stays so
       // across syncs. Its metadata and resources still follow the declaration (restoring it then
@@ -46,7 +45,7 @@ export async function syncRegistry(services: Services): Promise<{ created: numbe
         accrual_periodicity: dataset.accrualPeriodicity,
         language: ['spa'],
         tags: dataset.keywords,
-        themes: theme ? [dataset.theme] : [],
+        themes: [dataset.theme],
         extras: JSON.stringify([{ key: 'title_en', value: dataset.title.en }, { key: 'notes_en', value: dataset.description.en }]),
         source: `registry:${module}`,
       };
@@ -54,6 +53,15 @@ export async function syncRegistry(services: Services): Promise<{ created: numbe
         id: `registry-${dataset.slug}-${r.slug}`,
         row: { dataset_id: existing?.id ?? `registry-${dataset.slug}`, position: i, name: r.name, format: r.format, mimetype: r.mediaType, url: `${base}/published/${dataset.slug}/${r.slug}`, state: 'active' },
       }));
+      // A theme an administrator deleted since stays deleted while the declaration is unchanged
+      // (its datasets lost it with the delete: compare without it).
+      const themeState = (await trx.selectFrom('od_themes').select('state').where('name', '=', dataset.theme).executeTakeFirst())?.state;
+      if (existing && themeState === 'deleted' && (await sameAsStored(trx, existing, { ...values, themes: [] }, rows))) {
+        unchanged++;
+        return;
+      }
+      const theme = await ensureTheme(services, trx, { name: dataset.theme, title: titleOf(dataset.theme) }, { module, dataset: dataset.slug }, live);
+      if (!theme) values.themes = [];
       let id: string;
       if (existing) {
         id = existing.id;
