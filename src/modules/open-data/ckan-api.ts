@@ -87,12 +87,12 @@ async function versionsOf(db: OdDb, of: { resourceId: string } | { datasetIds: s
 
 export async function packageDicts(ctx: { services: Services; db: OdDb }, datasets: DatasetRow[], knownThemes?: ThemeRow[]) {
   if (!datasets.length) return [];
-  const [offices, themes, resources] = await Promise.all([
+  const [offices, themes, resources, versions] = await Promise.all([
     officesByIds(ctx.db, datasets.map((d) => d.office_id)),
     knownThemes ?? allThemes(ctx.db),
     resourcesOf(ctx.db, datasets.map((d) => d.id)),
+    versionsOf(ctx.db, { datasetIds: datasets.map((d) => d.id) }),
   ]);
-  const versions = await versionsOf(ctx.db, { datasetIds: datasets.map((d) => d.id) });
   return datasets.map((d) => packageDict(d, offices.get(d.office_id), themes, resources.get(d.id) ?? [], ctx.services.config.baseUrl, versions));
 }
 
@@ -253,7 +253,7 @@ async function datastoreResource(ctx: ActionContext, resourceId: string) {
     .selectFrom('od_resources as r')
     .innerJoin('od_datasets as d', 'd.id', 'r.dataset_id')
     .leftJoin('od_datastore as s', 's.resource_id', 'r.id')
-    .select(['r.id', 'd.name', 'd.state', 'd.status', 'd.office_id', 's.fields', 's.resource_id as in_datastore'])
+    .select(['r.id', 'd.name', 'd.state', 'd.status', 'd.office_id', 's.fields', 's.full_text', 's.row_count', 's.resource_id as in_datastore'])
     .where('r.id', '=', resourceId)
     .where('r.state', '=', 'active')
     .executeTakeFirst();
@@ -263,7 +263,7 @@ async function datastoreResource(ctx: ActionContext, resourceId: string) {
     throw authError(`User not authorized to read package ${row.name}`);
   }
   if (!row.in_datastore || !row.fields) throw notFoundError(`Resource "${row.id}" was not found in the DataStore`);
-  return { fields: row.fields };
+  return { fields: row.fields, full_text: !!row.full_text, row_count: row.row_count ?? 0 };
 }
 
 function jsonParam(p: Params, key: string): unknown {
@@ -285,7 +285,7 @@ READ.datastore_search = async (ctx) => {
   if (filters !== undefined && (typeof filters !== 'object' || filters === null || Array.isArray(filters))) throw validationError({ filters: ['Must be a JSON object'] });
   const q = jsonParam(ctx.params, 'q');
   try {
-    const r = await searchDatastore(ctx.db, resourceId, info.fields, {
+    const r = await searchDatastore(ctx.db, resourceId, info, {
       filters: filters as Record<string, unknown> | undefined,
       q: q as string | Record<string, string> | undefined,
       fields: toList(ctx.params.fields),

@@ -39,7 +39,7 @@ export interface LoadOptions {
   indexes?: string[];
 }
 
-const qi = (name: string) => '"' + name.replace(/"/g, '""') + '"';
+export const qi = (name: string) => '"' + name.replace(/"/g, '""') + '"';
 export const tableRef = (resourceId: string) => `datastore.${qi(resourceId)}`;
 
 async function readHead(open: () => Readable, bytes: number): Promise<Buffer> {
@@ -623,28 +623,27 @@ export const FULL_TEXT_JOB = 'open-data.datastore-full-text';
  */
 export const fullTextSettings = { inlineRows: 50_000, chunkRows: 50_000, scanRows: 100_000 };
 
-/**
- * Adds, fills and indexes a table's `_full_text` in the caller's transaction (a table the load
- * just built: nobody else sees it yet). The trigger keeps it right for later writes.
- */
-/** Fills `_full_text` of a table the load just built (nobody else sees it yet). */
+const addFullTextColumn = (table: string) => `alter table ${table} add column if not exists "_full_text" tsvector`;
+const fullTextTrigger = (table: string) => `create trigger zfulltext before insert or update on ${table} for each row execute function public.od_full_text_trigger()`;
+const fullTextIndex = (resourceId: string, concurrently = false) =>
+  `create index ${concurrently ? 'concurrently ' : ''}${qi(`${resourceId.slice(0, 48)}_full_text`)} on ${tableRef(resourceId)} using gin ("_full_text")`;
+
+/** Fills `_full_text` of a table the load just built (nobody else sees it yet, so no trigger is needed yet). */
 async function fillFullText(run: (statement: string) => Promise<unknown>, table: string) {
-  await run(`alter table ${table} add column "_full_text" tsvector`);
+  await run(addFullTextColumn(table));
   await run(`update ${table} t set "_full_text" = public.od_full_text(row_to_json(t.*))`);
 }
 
-/** Its index and the trigger that keeps it right for later writes, once it has its final name. */
-async function indexFullText(run: (statement: string) => Promise<unknown>, resourceId: string) {
-  await run(`create index ${qi(fullTextIndexName(resourceId))} on ${tableRef(resourceId)} using gin ("_full_text")`);
-  await run(`create trigger zfulltext before insert or update on ${tableRef(resourceId)} for each row execute function public.od_full_text_trigger()`);
+/** The index and the trigger that keeps `_full_text` right for later writes, once the table has its final name. */
+export async function indexFullText(run: (statement: string) => Promise<unknown>, resourceId: string) {
+  await run(fullTextIndex(resourceId));
+  await run(fullTextTrigger(tableRef(resourceId)));
 }
 
 /** After a load: tables too big to fill inline get their `_full_text` from a job. */
 async function queueFullText(services: Services, resourceId: string, inline: boolean) {
   if (!inline) await services.jobs.enqueue(FULL_TEXT_JOB, { resourceId });
 }
-
-const fullTextIndexName = (resourceId: string) => `${resourceId.slice(0, 48)}_full_text`;
 
 /**
  * The job for big tables: the column and its trigger first (so rows written meanwhile are right),
@@ -661,9 +660,9 @@ export async function buildFullText(services: Services, resourceId: string, prog
   if (!state) return { skipped: 'the resource is no longer in the DataStore' };
   if (state.full_text) return { skipped: 'already built' };
   await db.transaction().execute(async (trx) => {
-    await sql.raw(`alter table ${table} add column if not exists "_full_text" tsvector`).execute(trx);
+    await sql.raw(addFullTextColumn(table)).execute(trx);
     await sql.raw(`drop trigger if exists zfulltext on ${table}`).execute(trx);
-    await sql.raw(`create trigger zfulltext before insert or update on ${table} for each row execute function public.od_full_text_trigger()`).execute(trx);
+    await sql.raw(fullTextTrigger(table)).execute(trx);
   });
   const range = (await sql<{ lo: number | null; hi: number | null }>`select min("_id")::bigint as lo, max("_id")::bigint as hi from ${sql.raw(table)}`.execute(db)).rows[0];
   const lo = Number(range?.lo ?? 0);
@@ -675,10 +674,9 @@ export async function buildFullText(services: Services, resourceId: string, prog
     await progress?.(Math.min(0.9, (from - lo + fullTextSettings.chunkRows) / (hi - lo + 1)));
   }
   if ((await oidOf()) !== oid) return { skipped: 'a new load replaced the table' };
-  const index = qi(fullTextIndexName(resourceId));
-  await sql.raw(`drop index if exists datastore.${index}`).execute(db);
+  await sql.raw(`drop index if exists datastore.${qi(`${resourceId.slice(0, 48)}_full_text`)}`).execute(db);
   // CONCURRENTLY on PostgreSQL: searches and writes go on while the index is built.
-  await sql.raw(`create index ${services.database.engine === 'postgres' ? 'concurrently ' : ''}${index} on ${table} using gin ("_full_text")`).execute(db);
+  await sql.raw(fullTextIndex(resourceId, services.database.engine === 'postgres')).execute(db);
   await sql.raw(`vacuum (analyze) ${table}`).execute(db);
   // Only if the table is still the one filled: a load that replaced it reset the flag.
   await db
@@ -690,12 +688,14 @@ export async function buildFullText(services: Services, resourceId: string, prog
   return { resourceId, rows: hi - lo + 1 };
 }
 
+/** Drops a resource's DataStore table and its bookkeeping: in the caller's transaction if given one, else in its own. */
 export async function dropDatastore(db: OdDb, resourceId: string) {
-  await db.transaction().execute(async (trx) => {
+  const drop = async (trx: OdDb) => {
     await sql.raw(`drop table if exists ${tableRef(resourceId)}`).execute(trx);
     await trx.deleteFrom('od_datastore').where('resource_id', '=', resourceId).execute();
     await trx.updateTable('od_resources').set({ datastore_active: false }).where('id', '=', resourceId).execute();
-  });
+  };
+  await (db.isTransaction ? drop(db) : db.transaction().execute(drop));
 }
 
 // ---------- datastore_search ----------
@@ -748,8 +748,15 @@ export function toList(v: unknown): string[] | undefined {
     .filter(Boolean);
 }
 
-export async function searchDatastore(db: OdDb, resourceId: string, dictionary: DictionaryField[], s: DatastoreSearch): Promise<DatastoreResult> {
-  const all = [{ id: '_id', type: 'int' } as DictionaryField, ...dictionary];
+/** What a search needs of the table's od_datastore row, which every caller has already read. */
+export interface DatastoreTable {
+  fields: DictionaryField[];
+  full_text: boolean;
+  row_count: number | string;
+}
+
+export async function searchDatastore(db: OdDb, resourceId: string, table: DatastoreTable, s: DatastoreSearch): Promise<DatastoreResult> {
+  const all = [{ id: '_id', type: 'int' } as DictionaryField, ...table.fields];
   const known = new Map(all.map((f) => [f.id, f]));
   const typeOf = (c: string) => columnTypeFromCkan(known.get(c)?.type) ?? 'text';
   const isRank = (f: string) => !!s.rank && !!s.q && (f === 'rank' || f.startsWith('rank '));
@@ -778,15 +785,14 @@ export async function searchDatastore(db: OdDb, resourceId: string, dictionary: 
       if (!cfg.rows[0]?.n) throw new DatastoreQueryError(`"${language}" is not a text-search language of this database`, 'language');
     }
     const spanish = !language || language === 'spanish';
-    const state = await db.selectFrom('od_datastore').select(['full_text', 'row_count']).where('resource_id', '=', resourceId).executeTakeFirst();
-    const ready = spanish && !!state?.full_text;
+    const ready = spanish && table.full_text;
     // Without the index every row's vector is computed (about 15 µs a row): fine for the portal's
     // tables, minutes on millions of rows, so a big table answers q once its index exists.
-    if (!ready && Number(state?.row_count ?? 0) > fullTextSettings.scanRows) {
+    if (!ready && Number(table.row_count) > fullTextSettings.scanRows) {
       throw new DatastoreQueryError(
         spanish
-          ? `full-text search on this table (${state?.row_count} rows) is still being prepared; filters work now, q will in a few minutes`
-          : `q in a language other than Spanish reads every row, and this table has ${state?.row_count} (the most is ${fullTextSettings.scanRows}): leave out "language" or use filters`,
+          ? `full-text search on this table (${table.row_count} rows) is still being prepared; filters work now, q will in a few minutes`
+          : `q in a language other than Spanish reads every row, and this table has ${table.row_count} (the most is ${fullTextSettings.scanRows}): leave out "language" or use filters`,
         spanish ? 'q' : 'language',
         spanish ? 'full-text-pending' : 'full-text-language',
       );

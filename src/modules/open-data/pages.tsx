@@ -525,7 +525,7 @@ export async function pages(app: FastifyInstance) {
       if (!problem) {
         // Big tables show an estimated total (CKAN's total_estimation_threshold) instead of counting every row.
         const search = (p: number) =>
-          searchDatastore(db, r.id, info.fields, { q: query.q || undefined, filters, sort: sortCol ? `${sortCol} ${dir}` : undefined, limit: PREVIEW_PAGE, offset: (p - 1) * PREVIEW_PAGE, totalEstimationThreshold: 100_000 });
+          searchDatastore(db, r.id, info, { q: query.q || undefined, filters, sort: sortCol ? `${sortCol} ${dir}` : undefined, limit: PREVIEW_PAGE, offset: (p - 1) * PREVIEW_PAGE, totalEstimationThreshold: 100_000 });
         try {
           preview = await search(page);
           const last = Math.max(1, Math.ceil((preview.total ?? 0) / PREVIEW_PAGE));
@@ -796,7 +796,7 @@ async function resourcePoints(services: Services, d: DatasetRow, r: ResourceRow)
   const coords = info ? coordinateColumns(info.fields.map((f) => f.id)) : null;
   if (info && coords) {
     const label = info.fields.find((f) => f.id !== coords.lat && f.id !== coords.lng && f.type === 'text')?.id;
-    const rows = await searchDatastore(db, r.id, info.fields, { fields: ['_id', coords.lat, coords.lng, ...(label ? [label] : [])], limit: POINT_LIMIT, includeTotal: false });
+    const rows = await searchDatastore(db, r.id, info, { fields: ['_id', coords.lat, coords.lng, ...(label ? [label] : [])], limit: POINT_LIMIT, includeTotal: false });
     const out: PointFeature[] = [];
     for (const x of rows.records) {
       const lng = coordinate(x[coords.lng]);

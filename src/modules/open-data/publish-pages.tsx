@@ -11,7 +11,7 @@ import { createPackage, updatePackage, createResource, updateResource, loadSetti
 import { packageDicts } from './ckan-api';
 import { CkanError, parsePackage } from './ckan';
 import { loadDatastore, tableRef, LoadError } from './datastore';
-import { SQL_TYPE, cellProblem, columnTypeFromCkan, type ColumnType } from './domain/tabular';
+import { CKAN_TYPE, SQL_TYPE, cellProblem, columnTypeFromCkan, type ColumnType } from './domain/tabular';
 import { xlsxAsCsv, jsonAsCsv } from './tabular-sources';
 import type { DatasetRow, DictionaryField } from './tables';
 
@@ -709,7 +709,7 @@ function guarded(open: () => Readable): () => Readable {
 }
 
 const baseType = (ckan: string): ColumnType => columnTypeFromCkan(ckan) ?? 'text';
-export const ckanType = (t: string): string => ({ int: 'int8', numeric: 'numeric', date: 'date', timestamp: 'timestamp', bool: 'bool' })[t] ?? 'text';
+export const ckanType = (t: string): string => CKAN_TYPE[t as ColumnType] ?? 'text';
 
 /** Shown to the dataset's editors on the dataset page. */
 export function ResourceForm({ ctx, datasetName }: { ctx: PageContext; datasetName: string }) {

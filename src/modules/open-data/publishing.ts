@@ -22,7 +22,7 @@ import {
 } from './store';
 import { coreDb } from './store';
 import { parsePackage, parseResource, validationError, notFoundError, authError, CkanError } from './ckan';
-import { loadDatastore, dropDatastore, tableRef, LoadError } from './datastore';
+import { loadDatastore, dropDatastore, LoadError } from './datastore';
 import { TABULAR_FORMATS, jsonAsCsv, xlsxAsCsv } from './tabular-sources';
 import type { DatasetRow, DatasetStatus, ResourceRow, DictionaryField } from './tables';
 import type { JobContext } from '../../core/jobs';
@@ -432,11 +432,9 @@ export async function deleteResource(services: Services, actor: Actor, viewer: V
     // transactional): if anything below fails, the drop is rolled back with the rest and the
     // resource keeps its rows. Dropped before the transaction, a failure would leave an active
     // resource whose table is gone (lost data); dropped after the commit, a crash in between
-    // would leave a harmless orphan table. Inside, neither can happen. (dropDatastore opens its
-    // own transaction, so its three steps are repeated here.)
-    await sql.raw(`drop table if exists ${tableRef(current.id)}`).execute(trx);
-    await trx.deleteFrom('od_datastore').where('resource_id', '=', current.id).execute();
-    await trx.updateTable('od_resources').set({ state: 'deleted', datastore_active: false }).where('id', '=', current.id).execute();
+    // would leave a harmless orphan table. Inside, neither can happen.
+    await dropDatastore(trx, current.id);
+    await trx.updateTable('od_resources').set({ state: 'deleted' }).where('id', '=', current.id).execute();
     await updateDataset(trx, d.id, {});
     await services.audit.record(actor, { action: 'resource.delete', subjectType: 'resource', subjectId: current.id, officeId: d.office_id, details: { dataset: d.name } }, coreDb(trx));
   });
